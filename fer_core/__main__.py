@@ -1,0 +1,5 @@
+"""Command line: python -m fer_core {train,evaluate,predict} ..."""
+
+from .cli import main
+
+raise SystemExit(main())

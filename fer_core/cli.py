@@ -1,0 +1,154 @@
+"""The command-line interface: train, evaluate and predict, with progress printed as it goes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .images import ImageError
+
+PRESETS = {
+    # The seed exactly: Adam, plain cross-entropy, 20 epochs, batch 64, no augmentation.
+    "seed": dict(architecture="seed", epochs=20, batch_size=64, learning_rate=1e-3),
+    # The default: a BN VGG with augmentation, a mildly class-weighted, label-smoothed loss,
+    # and cosine learning-rate decay.
+    "default": dict(architecture="compact_vgg", epochs=36, batch_size=64, learning_rate=2e-3,
+                    augment=True, class_weight_power=0.5, label_smoothing=0.1, cosine=True),
+}
+
+
+def default_data_path() -> str | None:
+    return os.environ.get("FER2013_PATH")
+
+
+def _data_arg(p):
+    p.add_argument("--data", default=default_data_path(),
+                   help="fer2013.csv, fer2013.npz or a Kaggle folder (default: $FER2013_PATH)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fer_core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on FER-2013 and publish it in models/NAME")
+    _data_arg(t)
+    t.add_argument("--name", required=True, help="model name: the folder models/NAME")
+    t.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    t.add_argument("--architecture", choices=["seed", "compact_vgg"])
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, dest="learning_rate")
+    t.add_argument("--models-dir", default=None, help="default: models/ (or $FER_MODELS_DIR)")
+    t.add_argument("--fresh", action="store_true", help="ignore checkpoints in runs/NAME and start over")
+
+    e = sub.add_parser("evaluate", help="score models on PublicTest and PrivateTest")
+    _data_arg(e)
+    e.add_argument("models", nargs="*", help="model names or folders (default: every model in models/)")
+    e.add_argument("--models-dir", default=None, help="default: models/ (or $FER_MODELS_DIR)")
+    e.add_argument("--write", action="store_true", help="write the figures to each model's metrics.json")
+
+    p = sub.add_parser("predict", help="read the emotion of every face in images")
+    p.add_argument("paths", nargs="+", help="image files or folders")
+    p.add_argument("--model", default="default")
+    p.add_argument("--csv", help="also write the results to this CSV file")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+    except (ValueError, ImageError, OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _need_data(args):
+    from .data import load_fer2013
+
+    if not args.data:
+        raise ValueError("no dataset given: pass --data PATH or set FER2013_PATH.")
+    print(f"Loading {args.data} ...", flush=True)
+    return load_fer2013(args.data)
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(**PRESETS[args.preset])
+    overrides = {k: getattr(args, k) for k in ("architecture", "epochs", "batch_size", "learning_rate")}
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    data = _need_data(args)
+    print(f"{len(data)} images; per split and emotion: {data.counts()}", flush=True)
+    from .registry import MODELS_DIR
+
+    target = train(data, args.name, cfg, models_dir=args.models_dir or MODELS_DIR, resume=not args.fresh)
+    metrics = json.loads((target / "metrics.json").read_text())
+    for split, m in metrics.items():
+        print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}")
+    print(f"Model written to {target}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_model_file
+    from .registry import list_models, model_dir
+
+    data = _need_data(args)
+    from .registry import MODELS_DIR
+
+    models_dir = args.models_dir or MODELS_DIR
+    names = args.models or list_models(models_dir)
+    print(f"{'model':<14}{'split':<13}{'accuracy':>9}{'macro-F1':>10}{'ECE':>8}")
+    for name in names:
+        folder = model_dir(name, models_dir)
+        metrics = evaluate_model_file(folder / "model.tflite", data)
+        for split, m in metrics.items():
+            print(f"{folder.name:<14}{split:<13}{m['accuracy']:>9.4f}{m['macro_f1']:>10.4f}{m['ece']:>8.4f}")
+        stored = folder / "metrics.json"
+        if args.write:
+            stored.write_text(json.dumps(metrics, indent=1))
+        elif stored.exists():
+            saved = json.loads(stored.read_text())
+            same = all(saved.get(s, {}).get("accuracy") == m["accuracy"] for s, m in metrics.items())
+            print(f"{'':<14}{'matches metrics.json' if same else 'DIFFERS from metrics.json'}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import csv
+
+    from .data import IMAGE_SUFFIXES
+    from .images import load_image
+    from .recognizer import EmotionRecognizer
+
+    rec = EmotionRecognizer.load(args.model)
+    files = []
+    for p in map(Path, args.paths):
+        files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p]
+    rows = []
+    for f in files:
+        try:
+            results = rec.analyze(load_image(f))
+        except ImageError as exc:
+            print(f"{f}: {exc}")
+            continue
+        if not results:
+            print(f"{f}: no face found")
+        for i, r in enumerate(results):
+            x, y, w, h = r.box
+            print(f"{f}: face {i + 1} at ({x}, {y}, {w}×{h}): {r.label} {r.confidence:.0%}")
+            rows.append({"file": str(f), "face": i + 1, "x": x, "y": y, "w": w, "h": h, "emotion": r.label,
+                         "confidence": round(r.confidence, 4),
+                         **{e: round(float(p), 4) for e, p in zip(r.emotions, r.probabilities)}})
+    if args.csv and rows:
+        with open(args.csv, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"Results written to {args.csv}")
+    return 0

@@ -1,0 +1,74 @@
+"""The public verbs: find faces, read their emotions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .classifier import ModelError, TFLiteClassifier
+from .emotions import EMOTIONS
+from .faces import HaarFaceDetector
+from .preprocess import crop_faces, to_gray
+from .registry import DEFAULT_MODEL, MODELS_DIR, model_dir
+
+# More faces than this in one image are not classified (the caller is told how many were found).
+MAX_FACES = 64
+
+
+@dataclass
+class FaceResult:
+    box: tuple[int, int, int, int]  # x, y, w, h in the image's pixels
+    probabilities: np.ndarray  # float [7], EMOTIONS order, sums to 1
+    emotions: tuple[str, ...] = field(default=EMOTIONS, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.emotions[int(np.argmax(self.probabilities))]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probabilities))
+
+
+class EmotionRecognizer:
+    """A face detector and an emotion CNN together.
+
+    >>> rec = EmotionRecognizer.load()
+    >>> for face in rec.analyze(load_image("photo.jpg")):
+    ...     print(face.box, face.label, face.confidence)
+    """
+
+    def __init__(self, classifier: TFLiteClassifier, detector=None, name: str = ""):
+        self.classifier = classifier
+        self.detector = detector or HaarFaceDetector()
+        self.name = name
+
+    @classmethod
+    def load(cls, name: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.PathLike = MODELS_DIR,
+             detector=None, threads: int = 1) -> "EmotionRecognizer":
+        """Load a model by name ("default", "seed", or one trained later) or by folder path."""
+        folder = model_dir(name, models_dir)
+        if not folder.is_dir():
+            raise ModelError(f"There is no model '{name}' in {Path(models_dir)}. Train one with `python -m fer_core train --name {name}`.")
+        return cls(TFLiteClassifier(folder / "model.tflite", threads=threads), detector, name=Path(name).name)
+
+    def classify(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 [N, 48, 48] grayscale faces → float [N, 7] probabilities, one batch."""
+        return self.classifier(faces)
+
+    def detect(self, image_bgr: np.ndarray) -> list[tuple[int, int, int, int]]:
+        return self.detector.detect(image_bgr)
+
+    def analyze(self, image_bgr: np.ndarray, max_faces: int = MAX_FACES) -> list[FaceResult]:
+        """Every face in the image (up to ``max_faces``, largest first kept), left to right."""
+        gray = to_gray(image_bgr)
+        boxes = self.detector.detect(image_bgr, gray=gray)
+        if len(boxes) > max_faces:
+            boxes = sorted(sorted(boxes, key=lambda b: -b[2] * b[3])[:max_faces], key=lambda b: (b[0], b[1]))
+        if not boxes:
+            return []
+        probs = self.classify(crop_faces(gray, boxes))
+        return [FaceResult(tuple(b), p) for b, p in zip(boxes, probs)]
