@@ -13,9 +13,10 @@ from .drawing import draw_results
 from .emotions import EMOTION_COLORS, EMOTIONS
 from .faces import HaarFaceDetector
 from .images import ImageError, load_image
+from .live import FrameReport, LiveAnalyzer
 from .recognizer import EmotionRecognizer, FaceResult
 
 __all__ = [
     "EMOTIONS", "EMOTION_COLORS", "EmotionRecognizer", "FaceResult", "HaarFaceDetector",
-    "ImageError", "ModelError", "draw_results", "load_image",
+    "FrameReport", "ImageError", "LiveAnalyzer", "ModelError", "draw_results", "load_image",
 ]

@@ -1,8 +1,15 @@
-"""Finding faces: OpenCV's Haar cascade (the seed's detector), one cascade per thread."""
+"""Finding faces: OpenCV's Haar cascade (the seed's detector), BlazeFace, and the list the app offers.
+
+    from fer_core.faces import DETECTORS, make_detector, available_detectors
+    detector = make_detector("haar-fast")          # or "haar", "blazeface"
+    rec = EmotionRecognizer.load(detector=detector)
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -16,9 +23,10 @@ class HaarFaceDetector:
     """Returns face boxes (x, y, w, h) in the coordinates of the image it was given.
 
     Detection runs on a copy scaled down to at most ``max_side`` pixels and the boxes are mapped
-    back: Haar's cost grows with the pixel count, and faces in photos and webcam frames are
-    large enough to survive the downscale. ``min_size`` is a fraction of the shorter side of the
-    working copy; faces smaller than that are ignored.
+    back: Haar's cost grows with the pixel count and with the number of window sizes tried
+    (fewer when ``scale_factor`` is larger), and faces in photos and webcam frames are large
+    enough to survive the downscale. ``min_face`` is the smallest face searched for, in pixels
+    of that working copy (the cascade's own window is 24 px).
     """
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, max_side: int | None = 640,
@@ -26,8 +34,12 @@ class HaarFaceDetector:
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.max_side = max_side
-        self.min_face = min_face
+        self.min_face = max(24, int(min_face))
         self._local = threading.local()  # CascadeClassifier is not safe to share between threads
+
+    def __repr__(self) -> str:
+        return (f"HaarFaceDetector(scale_factor={self.scale_factor}, min_neighbors={self.min_neighbors}, "
+                f"max_side={self.max_side}, min_face={self.min_face})")
 
     def _cascade(self) -> cv2.CascadeClassifier:
         cascade = getattr(self._local, "cascade", None)
@@ -53,3 +65,77 @@ class HaarFaceDetector:
         )
         out = [tuple(int(round(v / scale)) for v in b) for b in (boxes if len(boxes) else [])]
         return sorted(out, key=lambda b: (b[0], b[1]))
+
+    def detect_near(self, gray: np.ndarray, boxes, margin: float = 0.5, work_face: int = 40) -> list:
+        """For each box, the face found near it in this frame, or None: the tracker's cheap step.
+
+        Only a window of ``margin`` face widths around the last box is searched, scaled so the face
+        is about ``work_face`` px wide, and only face sizes within ±35% of the last one are tried:
+        a few hundred windows instead of the whole frame's hundreds of thousands.
+        """
+        h_img, w_img = gray.shape[:2]
+        found = []
+        for x, y, w, h in boxes:
+            pad = int(margin * max(w, h))
+            x0, y0 = max(0, x - pad), max(0, y - pad)
+            x1, y1 = min(w_img, x + w + pad), min(h_img, y + h + pad)
+            s = work_face / max(w, h, 1)
+            roi = gray[y0:y1, x0:x1]
+            if min(roi.shape[:2]) * s < 24:
+                found.append(None)
+                continue
+            roi = cv2.resize(roi, (max(1, round(roi.shape[1] * s)), max(1, round(roi.shape[0] * s))),
+                             interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            small, big = max(24, round(work_face / 1.35)), round(work_face * 1.35)
+            hits = self._cascade().detectMultiScale(
+                cv2.equalizeHist(roi), scaleFactor=1.1, minNeighbors=3, minSize=(small, small), maxSize=(big, big))
+            if len(hits) == 0:
+                found.append(None)
+                continue
+            # The hit whose centre is closest to where the face was: faces move little in 1/30 s.
+            cx, cy = (x + w / 2 - x0) * s, (y + h / 2 - y0) * s
+            bx, by, bw, bh = min(hits, key=lambda b: (b[0] + b[2] / 2 - cx) ** 2 + (b[1] + b[3] / 2 - cy) ** 2)
+            found.append((int(round(bx / s)) + x0, int(round(by / s)) + y0, int(round(bw / s)), int(round(bh / s))))
+        return found
+
+
+@dataclass(frozen=True)
+class DetectorChoice:
+    label: str  # what a menu shows
+    help: str  # one sentence for a tooltip
+    make: Callable[[], object]  # a new detector with .detect(image, gray=None) -> [(x, y, w, h)]
+
+
+def _blazeface():
+    from .blazeface import BlazeFaceDetector
+
+    return BlazeFaceDetector()
+
+
+DETECTORS: dict[str, DetectorChoice] = {
+    "haar": DetectorChoice(
+        "Haar cascade, thorough", "The seed's detector at full detail: best for photos, slow for live video.",
+        HaarFaceDetector),
+    "haar-fast": DetectorChoice(
+        "Haar cascade, fast", "The same detector on a half-size copy: keeps up with a webcam, misses faces "
+        "smaller than about 1/10 of the picture.",
+        lambda: HaarFaceDetector(scale_factor=1.2, min_neighbors=3, max_side=320)),
+    "blazeface": DetectorChoice(
+        "BlazeFace", "Google MediaPipe's face detector: fastest, and finds turned and tilted faces too.",
+        _blazeface),
+}
+
+
+def make_detector(name: str):
+    """A new detector by its DETECTORS name. Raises ValueError (unknown name) or RuntimeError
+    (not installed), each with a message to show as is."""
+    if name not in DETECTORS:
+        raise ValueError(f"Unknown face detector '{name}'. Choose one of: {', '.join(DETECTORS)}.")
+    return DETECTORS[name].make()
+
+
+def available_detectors() -> list[str]:
+    """The DETECTORS names that work on this machine (BlazeFace needs an extra package)."""
+    from .blazeface import weights_folder
+
+    return [n for n in DETECTORS if n != "blazeface" or weights_folder() is not None]

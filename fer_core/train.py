@@ -225,10 +225,8 @@ def export_tflite(model, path: Path) -> None:
     """Convert to a float32 .tflite with a dynamic batch, so the app can classify N faces at once."""
     import tensorflow as tf
 
-    fn = tf.function(lambda x: model(x, training=False),
-                     input_signature=[tf.TensorSpec([None, 48, 48, 1], tf.float32)])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
-    path.write_bytes(converter.convert())
+    model.export(str(path), format="litert", verbose=False,
+                 input_signature=[tf.TensorSpec([None, 48, 48, 1], tf.float32)])
 
 
 def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -> Path:
@@ -236,6 +234,7 @@ def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    tmp.chmod(0o755)
     try:
         model.save(tmp / "model.keras")
         export_tflite(model, tmp / "model.tflite")

@@ -1,0 +1,92 @@
+"""Live video: analyze frame after frame, steady the labels, and never let one bad frame stop the stream."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .drawing import draw_results
+from .recognizer import EmotionRecognizer, FaceResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameReport:
+    """What one processed frame sends to the page (through a queue)."""
+
+    time: float  # time.time() when the frame was processed
+    faces: list[FaceResult] = field(default_factory=list)
+    fps: float = 0.0  # frames processed per second, over the last ~2 seconds
+    ms: float = 0.0  # processing time of this frame
+    error: str | None = None
+
+    @property
+    def main_face(self) -> FaceResult | None:
+        """The largest face: the one the page describes."""
+        return max(self.faces, key=lambda f: f.box[2] * f.box[3], default=None)
+
+
+class LiveAnalyzer:
+    """Per-stream state: smoothing of each face's probabilities across frames and the frame rate.
+
+    ``smoothing`` is the number of recent frames averaged per face (1 = none). Faces are matched
+    frame to frame by the overlap of their boxes.
+    """
+
+    def __init__(self, recognizer: EmotionRecognizer, smoothing: int = 5):
+        self.recognizer = recognizer
+        self.smoothing = max(1, int(smoothing))
+        self._tracks: list[tuple[tuple, deque]] = []
+        self._times: deque = deque(maxlen=60)
+
+    def process(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, FrameReport]:
+        """Annotated frame and report. On any error the frame comes back untouched."""
+        t0 = time.perf_counter()
+        try:
+            faces = self._smooth(self.recognizer.analyze(frame_bgr))
+            out = draw_results(frame_bgr, faces)
+            error = None
+        except Exception as exc:  # one bad frame must not end the stream
+            log.exception("frame analysis failed")
+            faces, out, error = [], frame_bgr, f"{type(exc).__name__}: {exc}"
+        now = time.time()
+        self._times.append(now)
+        recent = [t for t in self._times if now - t <= 2.0]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+        return out, FrameReport(now, faces, fps, (time.perf_counter() - t0) * 1000, error)
+
+    def _smooth(self, faces: list[FaceResult]) -> list[FaceResult]:
+        if self.smoothing == 1:
+            self._tracks = []
+            return faces
+        tracks, out = [], []
+        for face in faces:
+            history = self._match(face.box) or deque(maxlen=self.smoothing)
+            history.append(face.probabilities)
+            tracks.append((face.box, history))
+            out.append(FaceResult(face.box, np.mean(history, axis=0)))
+        self._tracks = tracks
+        return out
+
+    def _match(self, box) -> deque | None:
+        best, best_iou = None, 0.3
+        for i, (old, history) in enumerate(self._tracks):
+            iou = _iou(box, old)
+            if iou > best_iou:
+                best, best_iou = i, iou
+        return self._tracks.pop(best)[1] if best is not None else None
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union else 0.0

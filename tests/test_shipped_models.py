@@ -1,0 +1,76 @@
+"""The shipped models, scored again on FER-2013, give exactly the figures in their metrics.json."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fer_core.evaluate import evaluate_model_file
+from fer_core.registry import SHIPPED, model_dir, read_json
+
+from .conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def recomputed(fer_data):
+    return {name: evaluate_model_file(model_dir(name) / "model.tflite", fer_data) for name in SHIPPED}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_metrics_json_is_reproduced(recomputed, name):
+    stored = read_json(name, "metrics.json")
+    assert stored is not None, f"models/{name}/metrics.json is missing"
+    for split in ("PublicTest", "PrivateTest"):
+        got, want = recomputed[name][split], stored[split]
+        assert got["n"] == want["n"] == 3589
+        assert got["accuracy"] == want["accuracy"]
+        assert got["macro_f1"] == want["macro_f1"]
+        assert got["confusion_matrix"] == want["confusion_matrix"]
+        assert np.trace(got["confusion_matrix"]) / got["n"] == pytest.approx(got["accuracy"], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_model_folder_is_complete(name):
+    folder = model_dir(name)
+    for f in ("model.keras", "model.tflite", "history.json", "metrics.json", "info.json"):
+        assert (folder / f).is_file(), f"{folder / f} is missing"
+    history = read_json(name, "history.json")
+    epochs = len(history["epoch"])
+    assert epochs == read_json(name, "info.json")["config"]["epochs"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert len(history[key]) == epochs
+
+
+def test_default_beats_seed_on_privatetest(recomputed):
+    default, seed = recomputed["default"]["PrivateTest"], recomputed["seed"]["PrivateTest"]
+    assert default["accuracy"] > seed["accuracy"]
+    assert default["macro_f1"] > seed["macro_f1"]
+
+
+def test_cli_evaluate_says_figures_match(fer_path):
+    out = subprocess.run([sys.executable, "-m", "fer_core", "evaluate", "seed", "--data", fer_path],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "matches metrics.json" in out.stdout and "DIFFERS" not in out.stdout
+    acc = read_json("seed", "metrics.json")["PrivateTest"]["accuracy"]
+    assert f"{acc:.4f}" in out.stdout
+
+
+def test_cli_predict_writes_csv(tmp_path, astronaut_bgr):
+    import cv2
+
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), astronaut_bgr)
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    out_csv = tmp_path / "out.csv"
+    out = subprocess.run([sys.executable, "-m", "fer_core", "predict", str(tmp_path), "--csv", str(out_csv)],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Happy" in out.stdout
+    assert "broken.jpg: This file is not an image" in out.stdout
+    import pandas as pd
+
+    table = pd.read_csv(out_csv)
+    assert list(table["emotion"]) == ["Happy"]
+    assert table.loc[0, ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]].sum() == pytest.approx(1, abs=1e-3)
