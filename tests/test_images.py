@@ -26,6 +26,7 @@ from .fixtures import (
     box_center_in,
     encode,
     exif_rotated_jpeg,
+    group_photo,
     png_bomb,
     recognizer,  # noqa: F401  (a pytest fixture: the shipped seed model)
 )
@@ -342,6 +343,49 @@ def test_bomb_costs_little_memory(tmp_path):
     assert base["outcome"] == "decoded"
     assert "too large" in boom["outcome"]
     assert boom["peak_kb"] - base["peak_kb"] < 50_000  # under 50 MB more than reading a small photo
+
+
+# --- Photos with no face, and with very many ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "rocket"])
+def test_photo_without_a_face_gives_no_results(name, recognizer):
+    from skimage import data
+
+    photo = load_image(encode(getattr(data, name)(), "JPEG", quality=90))  # a cup, a cat, a rocket
+    assert recognizer.analyze(photo) == []
+
+
+# Six rows of real faces, 170 to 220 px (80 to 103 px after the detector's downscale to 640).
+GROUP_ROWS = [(6, 220), (7, 190), (6, 210), (8, 170), (7, 180), (6, 200)]
+
+
+def test_group_photo_every_face_is_annotated(recognizer):
+    photo, tiles = group_photo(GROUP_ROWS)
+    photo = load_image(encode(photo[:, :, ::-1], "JPEG", quality=92))  # as an upload arrives
+    assert len(tiles) == 40 and max(photo.shape[:2]) > 640
+    results = recognizer.analyze(photo)
+    assert len(results) == 40
+    for tile in tiles:  # exactly one result in each face
+        assert sum(box_center_in(r.box, tile) for r in results) == 1, tile
+    probs = np.array([r.probabilities for r in results])
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert [r.box[:2] for r in results] == sorted(r.box[:2] for r in results)  # left to right
+
+
+def test_group_photo_above_the_cap_keeps_the_largest_faces(recognizer):
+    from fer_core.recognizer import MAX_FACES
+
+    photo, tiles = group_photo([(10, 128)] * 4 + [(11, 116)] * 4)  # 84 faces
+    found = recognizer.detect(photo)
+    assert len(found) == 84 > MAX_FACES
+    results = recognizer.analyze(photo)
+    assert len(results) == MAX_FACES
+    kept = {r.box for r in results}
+    assert kept <= set(found)
+    dropped = [b for b in found if b not in kept]
+    assert min(w * h for _, _, w, h in kept) >= max(w * h for _, _, w, h in dropped)
+    assert len(recognizer.analyze(photo, max_faces=10)) == 10
 
 
 # --- encode_png (downloads) ----------------------------------------------------------------------
