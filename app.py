@@ -1,0 +1,25 @@
+"""The emotion dashboard: `streamlit run app.py`.
+
+Pages live in app_pages/ (deliberately not pages/: a folder named pages/ next to app.py switches
+Streamlit to its old multipage mode for a fresh session's first request, which skips this file and
+with it the model selector); the shared recognizer, the selector and the charts are in dashboard/.
+This process never imports TensorFlow (it would crash next to streamlit-webrtc): training runs
+in a subprocess.
+"""
+
+import streamlit as st
+
+from dashboard.state import model_selector
+
+st.set_page_config(page_title="Emotion recognition", page_icon="🙂", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/photo.py", title="Analyze a photo", icon=":material/photo_camera:", url_path="photo"),
+    st.Page("app_pages/live.py", title="Live camera", icon=":material/videocam:", url_path="live"),
+    st.Page("app_pages/training.py", title="Training & metrics", icon=":material/monitoring:", url_path="training"),
+]
+
+page = st.navigation(PAGES)
+model_selector()  # in the sidebar of every page; its choice applies everywhere
+page.run()

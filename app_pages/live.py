@@ -1,0 +1,150 @@
+"""Live camera: every frame goes through the recognizer in the WebRTC thread; results come back here
+through a bounded queue and are shown below the video while it plays.
+
+Stable texts for browser tests (inside the main Streamlit document, not the WebRTC iframe):
+  #fer-live-emotion  "Happy · 87%" (or "No face in view" / "Waiting for the camera…"), data-emotion
+  #fer-live-fps      "Frames per second: 24.8", data-fps
+  #fer-live-bars     7 rows .fer-bar[data-emotion=...] each with its percentage
+"""
+
+import html
+import time
+
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from dashboard import charts
+from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, Timeline, emotion_text, fps_text,
+                            rtc_configuration)
+from dashboard.state import selected_recognizer
+from fer_core import EMOTION_COLORS, EMOTIONS
+
+TEXT_EVERY = 0.2  # seconds between updates of the label, the fps figure and the bars
+CHART_EVERY = 1.0  # seconds between redraws of the timeline
+TIMELINE_POINTS = 300  # the timeline is thinned to at most this many points per emotion
+
+st.title("Live camera")
+recognizer = selected_recognizer()
+
+smoothing = st.sidebar.slider(
+    "Smoothing (frames averaged)", min_value=1, max_value=15, value=5, key="live_smoothing",
+    help="Each face's probabilities are averaged over this many recent frames: higher is steadier, "
+         "lower reacts faster. 1 = no smoothing.",
+)
+
+live: LiveSession | None = st.session_state.get("live_session")
+if live is None:  # one analyzer and one queue per browser session (and so per stream)
+    live = st.session_state["live_session"] = LiveSession(recognizer, smoothing=smoothing)
+live.configure(recognizer, smoothing)
+
+
+def _secrets():
+    """The [rtc_configuration] table of .streamlit/secrets.toml, if there is one."""
+    try:
+        if "rtc_configuration" in st.secrets:
+            return {"rtc_configuration": st.secrets["rtc_configuration"]}
+    except Exception:  # no secrets.toml at all: the normal case on localhost
+        pass
+    return None
+
+
+st.caption("Press **Start** and allow the camera. Frames are analysed on this machine and never stored.")
+ctx = webrtc_streamer(
+    key="fer-live",
+    mode=WebRtcMode.SENDRECV,
+    rtc_configuration=rtc_configuration(_secrets()),
+    media_stream_constraints=MEDIA_CONSTRAINTS,
+    video_frame_callback=live.on_frame,
+    async_processing=True,
+    video_html_attrs={"autoPlay": True, "controls": False, "muted": True, "playsInline": True,
+                      "style": {"width": "100%", "maxWidth": "640px"}},
+    translations={"start": "Start", "stop": "Stop"},
+)
+
+
+def emotion_html(report) -> str:
+    face = report.main_face if report is not None else None
+    text = html.escape(emotion_text(report) if report is not None else "Waiting for the camera…")
+    label = face.label if face is not None else ""
+    color = EMOTION_COLORS.get(label, "#555")
+    conf = f"{face.confidence:.3f}" if face is not None else ""
+    return (f'<div id="fer-live-emotion" data-emotion="{label}" data-confidence="{conf}" '
+            f'style="font-size:2.2rem;font-weight:700;color:{color}">{text}</div>')
+
+
+def fps_html(report) -> str:
+    fps = report.fps if report is not None else 0.0
+    extra = f" · {report.ms:.0f} ms per frame" if report is not None else ""
+    return (f'<div id="fer-live-fps" data-fps="{fps:.1f}" style="color:#555">'
+            f'<span class="fer-fps-text">{fps_text(report)}</span>{extra}</div>')
+
+
+def bars_html(report) -> str:
+    face = report.main_face if report is not None else None
+    rows = []
+    for i, e in enumerate(EMOTIONS):
+        p = float(face.probabilities[i]) if face is not None else 0.0
+        rows.append(
+            f'<div class="fer-bar" data-emotion="{e}" data-probability="{p:.3f}" '
+            f'style="display:flex;align-items:center;gap:.5rem;margin:2px 0">'
+            f'<span style="width:5.5rem">{e}</span>'
+            f'<span style="flex:1;background:#eef0f4;height:14px;border-radius:3px">'
+            f'<span style="display:block;width:{p * 100:.1f}%;height:14px;border-radius:3px;'
+            f'background:{EMOTION_COLORS[e]}"></span></span>'
+            f'<span style="width:3rem;text-align:right">{p:.0%}</span></div>'
+        )
+    return f'<div id="fer-live-bars">{"".join(rows)}</div>'
+
+
+def timeline_figure(timeline: Timeline):
+    times, probs = timeline.arrays()
+    if len(times) > TIMELINE_POINTS:
+        step = len(times) // TIMELINE_POINTS + 1
+        times, probs = times[::-step][::-1], probs[::-step][::-1]  # keep the newest point
+    return charts.timeline(times, probs, window=TIMELINE_SECONDS, height=240)
+
+
+left, right = st.columns([1, 1])
+with left:
+    emotion_box = st.empty()
+    fps_box = st.empty()
+with right:
+    bars_box = st.empty()
+timeline_box = st.empty()
+
+if ctx.state.playing:
+    timeline = Timeline(TIMELINE_SECONDS)
+    latest = None
+    last_text = last_chart = 0.0
+    draws = 0
+    while ctx.state.playing:
+        reports = live.next_reports(timeout=0.5)  # blocks: no busy waiting
+        for report in reports:
+            timeline.add(report)
+        now = time.monotonic()
+        if not reports:
+            # No frame for a while (camera starting or paused). Writing to the page also lets
+            # Streamlit stop this loop when the user presses Stop.
+            emotion_box.markdown(emotion_html(latest), unsafe_allow_html=True)
+            continue
+        latest = reports[-1]
+        if now - last_text >= TEXT_EVERY:
+            last_text = now
+            emotion_box.markdown(emotion_html(latest), unsafe_allow_html=True)
+            fps_box.markdown(fps_html(latest), unsafe_allow_html=True)
+            bars_box.markdown(bars_html(latest), unsafe_allow_html=True)
+            if latest.error:
+                fps_box.warning("A frame could not be analysed; the stream goes on.")
+        if now - last_chart >= CHART_EVERY:
+            last_chart = now
+            draws += 1
+            timeline_box.plotly_chart(timeline_figure(timeline), key=f"live-timeline-{draws}",
+                                      config={"displayModeBar": False})
+else:
+    emotion_box.markdown(emotion_html(None), unsafe_allow_html=True)
+    fps_box.markdown(fps_html(None), unsafe_allow_html=True)
+    bars_box.markdown(bars_html(None), unsafe_allow_html=True)
+    st.info(
+        "While the camera plays, the emotion of the largest face, its seven probabilities, a timeline "
+        "of the last 30 seconds and the frames processed per second appear here."
+    )

@@ -1,0 +1,112 @@
+"""Analyze a photo: upload one or take one; see each face's emotion, its probabilities, and download it all.
+
+Uploads stay in memory (Streamlit's UploadedFile); nothing is written to disk or to the logs.
+"""
+
+import hashlib
+import logging
+from pathlib import PurePath
+
+import streamlit as st
+
+from dashboard import charts
+from dashboard.photo import NO_FACE_TIPS, PhotoAnalysis, analyze_photo
+from dashboard.state import MODEL_KEY, selected_recognizer
+from fer_core import EMOTIONS, ImageError
+from fer_core.recognizer import MAX_FACES
+
+log = logging.getLogger(__name__)
+
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+MAX_CHARTS = 24  # per-face charts shown; the table always lists every face
+
+st.title("Analyze a photo")
+recognizer = selected_recognizer()
+
+
+def analysis_for(data: bytes) -> PhotoAnalysis:
+    """The analysis of these bytes with the selected model, kept in this session only (reruns such as
+    a click on a download button do not analyse the photo again)."""
+    digest = hashlib.sha256(data).hexdigest()
+    key = (digest, st.session_state.get(MODEL_KEY))
+    cached = st.session_state.get("_photo_analysis")
+    if cached and cached[0] == key:
+        return cached[1]
+    result = analyze_photo(recognizer, data)
+    st.session_state["_photo_analysis"] = (key, result)
+    return result
+
+
+def show_results(data: bytes, source: str, stem: str) -> None:
+    try:
+        with st.spinner("Looking for faces…"):
+            result = analysis_for(data)
+    except ImageError as exc:
+        st.error(str(exc))
+        return
+    except Exception:  # never a traceback for the person using the page
+        log.exception("photo analysis failed")  # the exception only, never the image
+        st.error("Something went wrong while analysing this photo. Please try another photo.")
+        return
+
+    faces = result.faces
+    if not faces:
+        st.image(result.image, channels="BGR", caption="No face found", width="stretch")
+        st.warning(NO_FACE_TIPS)
+        return
+
+    n = len(faces)
+    summary = ", ".join(f"#{i} {f.label} ({f.confidence:.0%})" for i, f in enumerate(faces[:6], start=1))
+    st.success(f"Found {n} face{'s' if n != 1 else ''}: {summary}{' …' if n > 6 else ''}")
+    if result.capped:
+        st.info(f"Only the {MAX_FACES} largest faces are analysed; this photo may hold more.")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.image(result.annotated, channels="BGR", caption="Faces found, with emotion and confidence",
+                 width="stretch")
+        d1, d2 = st.columns(2)
+        d1.download_button("Download annotated image (PNG)", result.png_bytes(), f"{stem}-emotions.png",
+                           "image/png", key=f"{source}-png", on_click="ignore", width="stretch")
+        d2.download_button("Download results (CSV)", result.csv_bytes(), f"{stem}-emotions.csv",
+                           "text/csv", key=f"{source}-csv", on_click="ignore", width="stretch")
+    with right:
+        st.subheader("Faces")
+        st.dataframe(
+            result.table(), hide_index=True, width="stretch",
+            column_config={
+                "face": st.column_config.NumberColumn("face", format="#%d"),
+                "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0,
+                                                              max_value=1.0),
+                **{e: st.column_config.NumberColumn(e, format="percent") for e in EMOTIONS},
+            },
+        )
+
+    st.subheader("Probabilities per face")
+    shown = faces[:MAX_CHARTS]
+    if n > MAX_CHARTS:
+        st.caption(f"Charts for the first {MAX_CHARTS} faces; the table above lists all {n}.")
+    for row_start in range(0, len(shown), 3):
+        cols = st.columns(3)
+        for col, (i, face) in zip(cols, enumerate(shown[row_start:row_start + 3], start=row_start + 1)):
+            with col:
+                st.plotly_chart(
+                    charts.probability_bars(face.probabilities, title=f"Face #{i}: {face.label} {face.confidence:.0%}"),
+                    key=f"{source}-bars-{i}", config={"displayModeBar": False},
+                )
+
+
+upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a photo"])
+with upload_tab:
+    uploaded = st.file_uploader(
+        "Choose a photo (JPEG, PNG, WebP or BMP)", type=PHOTO_TYPES, key="photo_upload",
+        help="The photo is analysed in memory on this machine and never stored.",
+    )
+    if uploaded is not None:
+        show_results(uploaded.getvalue(), "upload", PurePath(uploaded.name).stem or "photo")
+    else:
+        st.caption("Faces seen from the front, well lit, work best. The image never leaves this machine.")
+with camera_tab:
+    shot = st.camera_input("Take a photo with your camera", key="photo_camera")
+    if shot is not None:
+        show_results(shot.getvalue(), "camera", "camera-photo")

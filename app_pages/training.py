@@ -1,0 +1,271 @@
+"""Training & metrics: how each model was trained and how far to trust it; try test images; train a new one."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard.state import MODEL_KEY, available_models, models_dir, runs_dir, selected_recognizer, training_jobs
+from dashboard.training import ARCHITECTURES, TrainingJob, save_upload, validate_name
+from fer_core import EMOTIONS
+from fer_core.data import SPLITS, DataError, load_fer2013
+from fer_core.registry import read_json
+
+TEST_SPLITS = ("PublicTest", "PrivateTest")
+
+st.title("Training & metrics")
+st.markdown(
+    "Each model was trained on the **Training** part of FER-2013, the best epoch was picked on "
+    "**PublicTest**, and **PrivateTest** was kept apart for the final score. Accuracy on these 48×48 "
+    "faces says how often the top emotion matches the human label; people themselves agree only about "
+    "65–70% of the time on this dataset."
+)
+
+folder = models_dir()
+names = available_models()
+
+
+# --- 1. One tab per model: curves, confusion matrix, per-emotion table --------------------------
+
+def show_model(name: str) -> None:
+    info = read_json(name, "info.json", folder) or {}
+    history = read_json(name, "history.json", folder)
+    metrics = read_json(name, "metrics.json", folder) or {}
+
+    cfg = info.get("config", {})
+    cols = st.columns(5)
+    for col, split in zip(cols, TEST_SPLITS):
+        acc = metrics.get(split, {}).get("accuracy")
+        col.metric(f"{split} accuracy", f"{acc:.1%}" if acc is not None else "—")
+    f1 = metrics.get("PrivateTest", {}).get("macro_f1")
+    cols[2].metric("PrivateTest macro-F1", f"{f1:.3f}" if f1 is not None else "—",
+                   help="The average of the seven emotions' F1 scores: rare emotions count as much as common ones.")
+    ece = metrics.get("PrivateTest", {}).get("ece")
+    cols[3].metric("Calibration error", f"{ece:.1%}" if ece is not None else "—",
+                   help="How far the shown confidence is from the real hit rate (expected calibration error).")
+    cols[4].metric("Architecture", cfg.get("architecture", "—"))
+    details = []
+    if history:
+        details.append(f"{len(history.get('epoch', []))} epochs")
+    if info.get("best_epoch"):
+        details.append(f"best epoch {info['best_epoch']}")
+    if info.get("training_seconds"):
+        details.append(f"{info['training_seconds'] / 60:.0f} min of training")
+    if cfg.get("batch_size"):
+        details.append(f"batch size {cfg['batch_size']}")
+    if info.get("train_images"):
+        details.append(f"{info['train_images']:,} training images")
+    if details:
+        st.caption(" · ".join(details))
+
+    st.markdown("**Learning curves**")
+    if history and history.get("epoch"):
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.training_curves(history, "accuracy"), key=f"acc-{name}")
+        c2.plotly_chart(charts.training_curves(history, "loss"), key=f"loss-{name}")
+    else:
+        st.info(f"The model '{name}' has no training history (history.json).")
+
+    if not metrics:
+        st.info(f"The model '{name}' has no test figures yet (metrics.json). "
+                f"Compute them with `python -m fer_core evaluate {name} --write`.")
+        return
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        st.markdown("**Confusion matrix**")
+        o1, o2 = st.columns(2)
+        split = o1.radio("Test split", [s for s in TEST_SPLITS if s in metrics], horizontal=True,
+                         key=f"cm-split-{name}", label_visibility="collapsed")
+        normalized = o2.toggle("Normalize each row", value=True, key=f"cm-norm-{name}",
+                               help="Show each true emotion's predictions as percentages of that emotion's faces.")
+        st.plotly_chart(charts.confusion_heatmap(metrics[split]["confusion_matrix"], normalize=normalized,
+                                                 title=f"{split}: true emotion (rows) vs predicted (columns)"),
+                        key=f"cm-{name}-{split}-{normalized}")
+    with c2:
+        st.markdown(f"**Per emotion ({split})**")
+        per_class = metrics[split].get("per_class", {})
+        table = pd.DataFrame(
+            [{"emotion": e, **{k: per_class.get(e, {}).get(k) for k in ("precision", "recall", "f1", "support")}}
+             for e in EMOTIONS]
+        )
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            "precision": st.column_config.NumberColumn(format="percent",
+                                                       help="Of the faces given this emotion, how many had it."),
+            "recall": st.column_config.NumberColumn(format="percent",
+                                                    help="Of the faces with this emotion, how many were found."),
+            "f1": st.column_config.NumberColumn("F1", format="%.3f"),
+            "support": st.column_config.NumberColumn("faces", format="%d"),
+        })
+
+
+st.header("Models")
+if not names:
+    st.warning(f"There is no trained model in `{folder}` yet. Train one below.")
+else:
+    for tab, name in zip(st.tabs(names), names):
+        with tab:
+            show_model(name)
+
+
+# --- 2. All models side by side ----------------------------------------------------------------
+
+all_metrics = {n: read_json(n, "metrics.json", folder) or {} for n in names}
+scored = {n: {s: m[s]["accuracy"] for s in TEST_SPLITS if s in m} for n, m in all_metrics.items() if m}
+if scored:
+    st.header("Models compared")
+    c1, c2 = st.columns([3, 2])
+    c1.plotly_chart(charts.split_accuracy(scored), key="compare-accuracy")
+    c2.dataframe(
+        pd.DataFrame([{"model": n, **{f"{s} accuracy": v.get(s) for s in TEST_SPLITS},
+                       "PrivateTest macro-F1": all_metrics[n].get("PrivateTest", {}).get("macro_f1")}
+                      for n, v in scored.items()]),
+        hide_index=True, width="stretch",
+        column_config={f"{s} accuracy": st.column_config.NumberColumn(format="percent") for s in TEST_SPLITS},
+    )
+
+
+# --- 3. One test image through the selected model ------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading FER-2013…", max_entries=1)
+def dataset(path: str):
+    return load_fer2013(path)
+
+
+def pick_random(size: int) -> None:
+    st.session_state["test-index"] = int(np.random.default_rng().integers(0, size))
+
+
+st.header("Try a test image")
+data_path = os.environ.get("FER2013_PATH", "")
+if not data_path:
+    st.info("Set the environment variable FER2013_PATH to fer2013.csv, fer2013.npz or the Kaggle folder "
+            "to browse the test images here.")
+else:
+    try:
+        data = dataset(data_path)
+    except DataError as exc:
+        data = None
+        st.warning(f"The dataset at FER2013_PATH cannot be read: {exc}")
+    if data is not None:
+        recognizer = selected_recognizer(required=False)
+        c1, c2 = st.columns([1, 2])
+        with c1:
+            present = [s for s in TEST_SPLITS if (data.usage == SPLITS.index(s)).any()] or ["Training"]
+            split = st.selectbox("Split", present, key="test-split")
+            emotion = st.selectbox("True emotion", ["any", *EMOTIONS], key="test-emotion")
+            images, labels = data.split(split)
+            if emotion != "any":
+                keep = labels == EMOTIONS.index(emotion)
+                images, labels = images[keep], labels[keep]
+            if len(images) == 0:
+                st.info("No test image has this emotion.")
+            else:
+                if st.session_state.get("test-index", 0) >= len(images):
+                    st.session_state["test-index"] = 0
+                index = st.number_input(f"Image (0–{len(images) - 1})", 0, len(images) - 1, key="test-index")
+                st.button("Random image", on_click=pick_random, args=(len(images),))
+                face = images[int(index)]
+                st.image(np.kron(face, np.ones((4, 4), np.uint8)), caption=f"True emotion: {EMOTIONS[labels[int(index)]]}",
+                         width=192)
+        with c2:
+            if len(images) and recognizer is not None:
+                probs = recognizer.classify(face[None])[0]
+                pred = EMOTIONS[int(np.argmax(probs))]
+                truth = EMOTIONS[labels[int(index)]]
+                verdict = "correct" if pred == truth else f"the label says {truth}"
+                st.markdown(f"**{st.session_state.get(MODEL_KEY)}** reads **{pred}** "
+                            f"({float(np.max(probs)):.0%}): {verdict}.")
+                st.plotly_chart(charts.probability_bars(probs), key="test-bars", config={"displayModeBar": False})
+
+
+# --- 4. Train a model ----------------------------------------------------------------------------
+
+jobs = training_jobs()
+
+
+def show_job(job: TrainingJob, live: bool) -> None:
+    state, message = job.state()
+    if live and state != "running":
+        st.rerun()  # the run ended: redraw the whole app so the new model shows in the selector
+    st.subheader(f"Training '{job.name}'")
+    done = job.epochs_done()
+    if state == "running":
+        st.progress(min(1.0, done / job.epochs), text=f"{job.phase()} ({done}/{job.epochs} epochs)")
+        if st.button("Cancel training", key="train-cancel", type="secondary"):
+            job.cancel()
+            st.rerun()
+    elif state == "succeeded":
+        st.progress(1.0, text=f"Done: {job.epochs} of {job.epochs} epochs")
+        st.success(message)
+    elif state == "cancelled":
+        st.warning(message)
+    else:
+        st.error(message)
+    history = job.history()
+    if history:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.training_curves(history, "accuracy", height=260), key=f"job-acc-{job.name}-{done}")
+        c2.plotly_chart(charts.training_curves(history, "loss", height=260), key=f"job-loss-{job.name}-{done}")
+    with st.expander("Training log"):
+        st.code("\n".join(job.stdout().splitlines()[-30:]) or "(nothing yet)", language=None)
+
+
+@st.fragment(run_every=2)
+def live_job(job: TrainingJob) -> None:
+    """Redrawn every 2 seconds while the run goes on: progress, curves, log."""
+    show_job(job, live=True)
+
+st.header("Train a model")
+running = jobs.running()
+with st.form("train-form"):
+    st.markdown("Train a new emotion model in the background. It appears in the sidebar's model "
+                "selector when it is done. A short run (a few epochs of **seed**) takes minutes; "
+                "**compact_vgg** takes much longer on a CPU.")
+    path = st.text_input("Dataset: path to fer2013.csv, fer2013.npz or the Kaggle folder (train/, test/)",
+                         value=os.environ.get("FER2013_PATH", ""), key="train-data")
+    upload = st.file_uploader("…or upload a CSV in the fer2013.csv format (emotion,pixels,Usage)", type=["csv"],
+                              key="train-upload")
+    c1, c2, c3 = st.columns(3)
+    architecture = c1.selectbox("Architecture", list(ARCHITECTURES), format_func=ARCHITECTURES.get,
+                                key="train-arch")
+    epochs = c2.number_input("Epochs", min_value=1, max_value=200, value=10, key="train-epochs")
+    batch_size = c3.selectbox("Batch size", [16, 32, 64, 128, 256], index=2, key="train-batch")
+    name = st.text_input("Name of the new model (letters, digits, - and _)", key="train-name",
+                         placeholder="e.g. my_model_1")
+    submitted = st.form_submit_button("Start training", type="primary", disabled=running is not None)
+
+if submitted:
+    problem = validate_name(name, folder, runs_dir())
+    data_source, temp = None, None
+    if problem is None:
+        if upload is not None:
+            temp = save_upload(upload.getvalue())
+            data_source = str(temp)
+        elif path.strip():
+            if os.path.exists(path.strip()):
+                data_source = path.strip()
+            else:
+                problem = f"There is no file or folder at '{path.strip()}'."
+        else:
+            problem = "Give the path of the dataset or upload a CSV."
+    if problem:
+        st.error(problem)
+    else:
+        job = TrainingJob(name=name.strip(), architecture=architecture, epochs=int(epochs),
+                          batch_size=int(batch_size), data_path=data_source, models_dir=folder,
+                          runs_dir=runs_dir(), uploaded_file=temp)
+        try:
+            jobs.start(job)
+        except (RuntimeError, OSError) as exc:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+            st.error(f"Training could not start: {exc}")
+
+current = jobs.current()
+if current is not None:
+    if current.running:
+        live_job(current)
+    else:
+        show_job(current, live=False)

@@ -1,0 +1,101 @@
+"""Plotly figures of the dashboard. Emotions always come in EMOTIONS order with EMOTION_COLORS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from fer_core import EMOTION_COLORS, EMOTIONS
+
+_COLORS = [EMOTION_COLORS[e] for e in EMOTIONS]
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
+
+
+def probability_bars(probabilities: Sequence[float], title: str | None = None, height: int = 260) -> go.Figure:
+    """Horizontal bars of the 7 probabilities: Angry at the top, Neutral at the bottom, always."""
+    p = np.asarray(probabilities, dtype=float).reshape(-1)
+    if p.shape != (len(EMOTIONS),):
+        raise ValueError(f"expected {len(EMOTIONS)} probabilities, got {p.shape}")
+    fig = go.Figure(go.Bar(
+        x=p, y=list(EMOTIONS), orientation="h", marker_color=_COLORS,
+        text=[f"{v:.0%}" for v in p], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+    ))
+    fig.update_layout(title=title, height=height, showlegend=False, **_LAYOUT)
+    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", showgrid=True, fixedrange=True)
+    fig.update_yaxes(categoryorder="array", categoryarray=list(EMOTIONS)[::-1], fixedrange=True)
+    return fig
+
+
+def timeline(times: Sequence[float], probabilities: Sequence[Sequence[float]], window: float = 30.0,
+             height: int = 260) -> go.Figure:
+    """The main face's probability of each emotion over the last ``window`` seconds (0 = now)."""
+    t = np.asarray(times, dtype=float)
+    p = np.asarray(probabilities, dtype=float).reshape(len(t), len(EMOTIONS)) if len(t) else np.zeros((0, 7))
+    rel = t - t[-1] if len(t) else t
+    fig = go.Figure([
+        go.Scatter(x=rel, y=p[:, i], name=e, mode="lines", line=dict(color=EMOTION_COLORS[e], width=2),
+                   hovertemplate=e + ": %{y:.0%}<extra></extra>")
+        for i, e in enumerate(EMOTIONS)
+    ])
+    fig.update_layout(title=f"Last {window:.0f} seconds", height=height, legend=dict(orientation="h", y=-0.25),
+                      **_LAYOUT)
+    fig.update_xaxes(range=[-window, 0], title="seconds", fixedrange=True)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", fixedrange=True)
+    return fig
+
+
+def training_curves(history: Mapping[str, Sequence[float]], metric: str, height: int = 300) -> go.Figure:
+    """Train against validation per epoch, for ``metric`` "accuracy" or "loss"."""
+    epochs = list(history.get("epoch") or range(1, len(history.get(metric, [])) + 1))
+    label = {"accuracy": "Accuracy", "loss": "Loss"}.get(metric, metric)
+    fig = go.Figure()
+    for key, name, color in ((metric, "train", "#3b6fd8"), (f"val_{metric}", "validation (PublicTest)", "#e4572e")):
+        values = history.get(key) or []
+        if values:
+            fig.add_trace(go.Scatter(x=epochs[: len(values)], y=values, name=name, mode="lines+markers",
+                                     line=dict(color=color)))
+    fig.update_layout(title=f"{label} per epoch", height=height, legend=dict(orientation="h", y=-0.2), **_LAYOUT)
+    fig.update_xaxes(title="epoch", dtick=max(1, len(epochs) // 10) if epochs else 1)
+    if metric == "accuracy":
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def confusion_heatmap(matrix: Sequence[Sequence[int]], normalize: bool = False, title: str | None = None,
+                      height: int = 460) -> go.Figure:
+    """Rows: the true emotion; columns: the predicted one. ``normalize`` divides each row by its total."""
+    counts = np.asarray(matrix, dtype=float)
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        z = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        text = [[f"{v:.0%}" for v in row] for row in z]
+        colorbar = dict(tickformat=".0%")
+    else:
+        z = counts
+        text = [[f"{int(v)}" for v in row] for row in z]
+        colorbar = dict(title="faces")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(EMOTIONS), y=list(EMOTIONS), text=text, texttemplate="%{text}", colorscale="Blues",
+        colorbar=colorbar, hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+    ))
+    fig.update_layout(title=title, height=height, **_LAYOUT)
+    fig.update_xaxes(title="predicted", side="bottom")
+    fig.update_yaxes(title="true", autorange="reversed")
+    return fig
+
+
+def split_accuracy(accuracies: Mapping[str, Mapping[str, float]], height: int = 320) -> go.Figure:
+    """Grouped bars: for each model, its PublicTest and PrivateTest accuracy side by side."""
+    models = list(accuracies)
+    fig = go.Figure()
+    for split, color in (("PublicTest", "#8fb3f0"), ("PrivateTest", "#3b6fd8")):
+        values = [accuracies[m].get(split) for m in models]
+        fig.add_trace(go.Bar(x=models, y=values, name=split, marker_color=color,
+                             text=[f"{v:.1%}" if v is not None else "" for v in values], textposition="outside"))
+    fig.update_layout(barmode="group", title="Test accuracy by model", height=height,
+                      legend=dict(orientation="h", y=-0.2), **_LAYOUT)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    return fig

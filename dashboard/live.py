@@ -1,0 +1,164 @@
+"""The live camera's plumbing: ICE configuration, the per-session analyzer, the frame callback and the
+queue through which results leave the WebRTC thread for the page."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+from collections import deque
+from collections.abc import Mapping
+
+import numpy as np
+
+from fer_core import EMOTIONS, EmotionRecognizer, FrameReport, LiveAnalyzer
+
+log = logging.getLogger(__name__)
+
+ENV_ICE = "FER_ICE_SERVERS"  # JSON: a list of ICE servers, or a whole {"iceServers": [...]} object
+SECRETS_KEY = "rtc_configuration"  # .streamlit/secrets.toml: [rtc_configuration] with iceServers = [...]
+MAX_WIDTH = 640
+# Video only, at most 640 px wide; the browser picks the nearest mode its camera supports.
+MEDIA_CONSTRAINTS = {
+    "video": {"width": {"ideal": MAX_WIDTH, "max": MAX_WIDTH}, "height": {"ideal": 480, "max": 480},
+              "frameRate": {"ideal": 30, "max": 30}},
+    "audio": False,
+}
+QUEUE_SIZE = 90  # about 3 s of reports; when full the oldest is dropped
+TIMELINE_SECONDS = 30.0
+
+
+def _normalize_rtc(value) -> dict:
+    if isinstance(value, list):
+        return {"iceServers": value}
+    if isinstance(value, Mapping):
+        value = {k: (list(v) if k == "iceServers" else v) for k, v in value.items()}
+        value.setdefault("iceServers", [])
+        value["iceServers"] = [dict(s) for s in value["iceServers"]]
+        return value
+    raise ValueError("expected a list of ICE servers or an object with 'iceServers'")
+
+
+def rtc_configuration(secrets: Mapping | None = None, environ: Mapping | None = None) -> dict:
+    """The WebRTC configuration: st.secrets[rtc_configuration] first, then $FER_ICE_SERVERS (JSON),
+    else no ICE servers at all, which is what a browser on the same machine (localhost) needs.
+
+    A share link across networks needs a TURN server, e.g. in .streamlit/secrets.toml:
+
+        [[rtc_configuration.iceServers]]
+        urls = ["turn:turn.example.org:3478"]
+        username = "user"
+        credential = "secret"
+    """
+    environ = os.environ if environ is None else environ
+    if secrets:
+        try:
+            if SECRETS_KEY in secrets:
+                return _normalize_rtc(secrets[SECRETS_KEY])
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring st.secrets[%s]: %s", SECRETS_KEY, exc)
+    raw = environ.get(ENV_ICE, "").strip()
+    if raw:
+        try:
+            return _normalize_rtc(json.loads(raw))
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring %s (not valid JSON ICE servers): %s", ENV_ICE, exc)
+    return {"iceServers": []}
+
+
+class LiveSession:
+    """One browser session's stream: its LiveAnalyzer (smoothing state, fps) and its result queue.
+
+    The WebRTC worker thread calls ``on_frame``; the page thread reads ``reports``. The analyzer is
+    replaced (never mutated across threads) when the model changes.
+    """
+
+    def __init__(self, recognizer: EmotionRecognizer, smoothing: int = 5, maxsize: int = QUEUE_SIZE):
+        self.reports: queue.Queue[FrameReport] = queue.Queue(maxsize=maxsize)
+        self.analyzer = LiveAnalyzer(recognizer, smoothing=smoothing)
+
+    def configure(self, recognizer: EmotionRecognizer, smoothing: int) -> None:
+        """Apply the sidebar's model and the smoothing slider (called on every page run)."""
+        current = self.analyzer
+        if current.recognizer is not recognizer or current.smoothing != max(1, int(smoothing)):
+            self.analyzer = LiveAnalyzer(recognizer, smoothing=smoothing)  # one atomic swap
+
+    def process(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Analyse one frame, queue its report (dropping the oldest when full), return the annotated frame."""
+        analyzer = self.analyzer
+        out, report = analyzer.process(image_bgr)
+        self.publish(report)
+        return out
+
+    def publish(self, report: FrameReport) -> None:
+        while True:
+            try:
+                self.reports.put_nowait(report)
+                return
+            except queue.Full:
+                try:
+                    self.reports.get_nowait()
+                except queue.Empty:
+                    pass
+
+    def on_frame(self, frame):
+        """streamlit-webrtc's video_frame_callback: av.VideoFrame in, annotated av.VideoFrame out."""
+        import av
+
+        try:
+            image = frame.to_ndarray(format="bgr24")
+        except Exception:  # an undecodable frame: pass it on untouched
+            log.exception("could not convert a video frame")
+            return frame
+        out = self.process(image)
+        new = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="bgr24")
+        new.pts, new.time_base = frame.pts, frame.time_base
+        return new
+
+    def next_reports(self, timeout: float = 0.5) -> list[FrameReport]:
+        """Block until at least one report arrives (or ``timeout``), then take all that are waiting."""
+        try:
+            got = [self.reports.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                got.append(self.reports.get_nowait())
+            except queue.Empty:
+                return got
+
+
+class Timeline:
+    """The main face's probabilities over the last ``seconds`` (frames without a face are gaps)."""
+
+    def __init__(self, seconds: float = TIMELINE_SECONDS):
+        self.seconds = seconds
+        self.times: deque[float] = deque()
+        self.probs: deque[np.ndarray] = deque()
+
+    def add(self, report: FrameReport) -> None:
+        face = report.main_face
+        p = face.probabilities if face is not None else np.full(len(EMOTIONS), np.nan)
+        self.times.append(report.time)
+        self.probs.append(np.asarray(p, dtype=float))
+        while self.times and report.time - self.times[0] > self.seconds:
+            self.times.popleft()
+            self.probs.popleft()
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.times:
+            return np.zeros(0), np.zeros((0, len(EMOTIONS)))
+        return np.array(self.times), np.stack(self.probs)
+
+
+def emotion_text(report: FrameReport | None) -> str:
+    """'Happy · 87%' for the largest face, or a short note when there is none."""
+    face = report.main_face if report is not None else None
+    if face is None:
+        return "No face in view"
+    return f"{face.label} · {face.confidence:.0%}"
+
+
+def fps_text(report: FrameReport | None) -> str:
+    return f"Frames per second: {report.fps:.1f}" if report is not None else "Frames per second: 0.0"
