@@ -112,9 +112,8 @@ class LiveSession:
             log.exception("could not convert a video frame")
             return frame
         out = self.process(image)
-        new = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="bgr24")
-        new.pts, new.time_base = frame.pts, frame.time_base
-        return new
+        # streamlit-webrtc copies pts and time_base from the input frame onto the returned one.
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="bgr24")
 
     def next_reports(self, timeout: float = 0.5) -> list[FrameReport]:
         """Block until at least one report arrives (or ``timeout``), then take all that are waiting."""
