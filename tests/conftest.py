@@ -38,3 +38,39 @@ def fer_data(fer_path):
     from fer_core.data import load_fer2013
 
     return load_fer2013(fer_path)
+
+
+# --- The Streamlit app under streamlit.testing.v1.AppTest (tests/test_app_*.py) ------------------
+
+
+@pytest.fixture
+def open_page(monkeypatch):
+    """``open_page("app_pages/photo.py")``: an AppTest that has run app.py (navigation and model
+    selector) and switched to that page. The webrtc component is told there is no browser session
+    (AppTest crashes on webrtc_streamer otherwise)."""
+    import streamlit_webrtc.component
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
+
+    def open_(page: str | None = None, timeout: float = 120) -> AppTest:
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    return open_
+
+
+def plotly_values(v):
+    """A numeric array of a chart's JSON: a plain list, or plotly 6's typed array
+    {"dtype": "f8", "bdata": base64, "shape": "7, 7"}."""
+    import base64
+
+    if isinstance(v, dict) and "bdata" in v:
+        raw = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        shape = v.get("shape")
+        return raw.reshape([int(n) for n in str(shape).split(",")]) if shape else raw
+    return np.asarray(v, dtype=float)

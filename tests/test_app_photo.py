@@ -1,0 +1,159 @@
+"""The photo page under AppTest: a real photo in, its faces, chart, table and downloads out;
+bad files answered with a message, and the page still works afterwards."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from fer_core import EMOTION_COLORS, EMOTIONS, EmotionRecognizer
+
+from .conftest import plotly_values
+from .fixtures import ASTRONAUT_FACE, astronaut_bgr, encode
+
+PAGE = "app_pages/photo.py"
+
+
+def jpeg(image_bgr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert ok
+    return buf.tobytes()
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def upload(at, name: str, data: bytes, mime: str = "image/jpeg"):
+    at.file_uploader(key="photo_upload").set_value((name, data, mime))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def overlap(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return iw * ih / float(aw * ah + bw * bh - iw * ih)
+
+
+@pytest.fixture
+def photo_page(open_page):
+    at = open_page(PAGE)
+    assert at.title[0].value == "Analyze a photo"
+    assert at.sidebar.selectbox(key="model_name").value in ("default", "seed")
+    return at
+
+
+def test_page_offers_upload_and_camera(photo_page):
+    uploader = photo_page.file_uploader(key="photo_upload")
+    assert set(uploader.allowed_type) >= {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+    assert photo_page.camera_input(key="photo_camera") is not None
+    assert not photo_page.error and not photo_page.get("plotly_chart")
+
+
+def test_astronaut_photo_gives_face_table_chart_and_downloads(photo_page):
+    at = upload(photo_page, "astronaut.jpg", jpeg(astronaut_bgr()))
+    assert not at.error
+    assert at.success[0].value.startswith("Found 1 face: #1 Happy")
+
+    table = at.dataframe[0].value
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["emotion"] == "Happy"  # she smiles
+    assert 0.5 < row["confidence"] <= 1.0
+    assert row[list(EMOTIONS)].sum() == pytest.approx(1.0, abs=1e-3)
+    assert row["confidence"] == pytest.approx(row[list(EMOTIONS)].max(), abs=1e-4)
+    box = (row["x"], row["y"], row["width"], row["height"])
+    assert overlap(box, ASTRONAUT_FACE) > 0.7, box
+
+    # One bar chart: the 7 emotions in the fixed order, one fixed colour each, values = the table's.
+    (spec,) = charts(at)
+    bars = spec["data"][0]
+    assert bars["type"] == "bar" and bars["orientation"] == "h"
+    assert tuple(bars["y"]) == EMOTIONS
+    assert bars["marker"]["color"] == [EMOTION_COLORS[e] for e in EMOTIONS]
+    assert np.allclose(plotly_values(bars["x"]), row[list(EMOTIONS)].astype(float), atol=1e-3)
+    assert spec["layout"]["yaxis"]["categoryarray"] == list(EMOTIONS)[::-1]  # Angry on top
+    assert "Happy" in spec["layout"]["title"]["text"]
+
+    # The annotated image and the two downloads.
+    assert len(at.image) >= 1
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download annotated image (PNG)", "Download results (CSV)"]
+
+
+def test_camera_photo_is_analysed_too(photo_page):
+    at = photo_page
+    at.camera_input(key="photo_camera").upload("camera.jpg", jpeg(astronaut_bgr()), "image/jpeg")
+    at.run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Found 1 face: #1 Happy") for s in at.success)
+    assert len(charts(at)) == 1
+
+
+@pytest.mark.parametrize("name,data,expected", [
+    ("notes.jpg", b"These are my holiday notes, not a picture.\n" * 20, "not an image"),
+    ("empty.png", b"", "empty"),
+    ("cut.jpg", jpeg(astronaut_bgr())[:3000], "damaged"),
+])
+def test_bad_file_gives_a_message_and_the_page_stays_usable(photo_page, name, data, expected):
+    at = upload(photo_page, name, data)
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert expected in message.lower(), message
+    assert "Traceback" not in message and "Error:" not in message
+    assert not at.get("plotly_chart") and not at.dataframe
+
+    # The next, good photo works in the same session.
+    at = upload(at, "astronaut.png", encode(astronaut_bgr()[:, :, ::-1], "PNG"), "image/png")
+    assert not at.error
+    assert at.dataframe[0].value.iloc[0]["emotion"] == "Happy"
+
+
+def test_photo_without_a_face_gets_tips(photo_page):
+    from skimage import data
+
+    coffee = np.ascontiguousarray(data.coffee()[:, :, ::-1])  # a cup of coffee, no one in it
+    at = upload(photo_page, "coffee.jpg", jpeg(coffee))
+    assert not at.error and not at.dataframe and not at.get("plotly_chart")
+    (warning,) = at.warning
+    assert warning.value.startswith("No face was found") and "Tips" in warning.value
+
+
+def test_several_faces_each_get_a_chart_and_a_row(photo_page):
+    # Three copies of the astronaut's portrait side by side: three real faces.
+    three = np.hstack([astronaut_bgr()] * 3)
+    at = upload(photo_page, "three.jpg", jpeg(three))
+    table = at.dataframe[0].value
+    assert len(table) == 3 and list(table["face"]) == [1, 2, 3]
+    assert sorted(table["x"]) == list(table["x"])  # left to right
+    specs = charts(at)
+    assert len(specs) == 3
+    assert [s["layout"]["title"]["text"].split(":")[0] for s in specs] == ["Face #1", "Face #2", "Face #3"]
+
+
+def test_download_contents_match_the_analysis():
+    """The bytes behind the two download buttons: a PNG of the annotated image and the table as CSV."""
+    from dashboard.photo import analyze_photo
+    from dashboard.state import models_dir
+    from fer_core.registry import list_models
+
+    name = list_models(models_dir())[0]
+    result = analyze_photo(EmotionRecognizer.load(name, models_dir=models_dir()), jpeg(astronaut_bgr()))
+    png = Image.open(io.BytesIO(result.png_bytes()))
+    assert png.format == "PNG" and png.size == (512, 512)
+    assert np.array_equal(np.asarray(png.convert("RGB"))[:, :, ::-1], result.annotated)
+    assert not np.array_equal(result.annotated, result.image)  # the box and label are drawn
+    csv = pd.read_csv(io.BytesIO(result.csv_bytes()))
+    assert list(csv.columns) == ["face", "emotion", "confidence", "x", "y", "width", "height", *EMOTIONS]
+    assert csv.iloc[0]["emotion"] == "Happy"
+    assert csv.iloc[0][list(EMOTIONS)].sum() == pytest.approx(1.0, abs=1e-3)

@@ -1,0 +1,259 @@
+"""The training & metrics page under AppTest: the shipped models' curves and figures, a test image
+through the model, and the training form running real (tiny) trainings in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from dashboard.training import JobRegistry, validate_name
+from fer_core import EMOTIONS
+from fer_core.registry import MODELS_DIR, list_models, read_json
+
+from .conftest import plotly_values
+from .fixtures import fer_sample, write_fer_csv
+
+PAGE = "app_pages/training.py"
+JOB_TIMEOUT = 900  # seconds a tiny training may take on a busy machine before the test gives up
+
+
+def titles(at) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+
+
+def shipped() -> list[str]:
+    names = list_models(MODELS_DIR)
+    assert names, f"no shipped model in {MODELS_DIR}"
+    return names
+
+
+# --- Metrics of the shipped models ---------------------------------------------------------------
+
+
+def test_metrics_page_shows_every_shipped_model(open_page):
+    at = open_page(PAGE)
+    names = shipped()
+    assert not at.error
+    assert [t.label for t in at.tabs][: len(names)] == names
+
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    heatmaps = [s for s in specs if s["data"][0]["type"] == "heatmap"]
+    curves = [s for s in specs if s["layout"].get("title", {}).get("text", "").endswith("per epoch")]
+    assert len(heatmaps) == len(names)
+    assert len(curves) == 2 * len(names)  # accuracy and loss for each model
+
+    for name in names:
+        history = read_json(name, "history.json")
+        acc = next(s for s in curves if s["layout"]["title"]["text"] == "Accuracy per epoch"
+                   and np.allclose(plotly_values(s["data"][0]["y"]), history["accuracy"]))
+        assert [t["name"] for t in acc["data"]] == ["train", "validation (PublicTest)"]
+        assert np.allclose(plotly_values(acc["data"][1]["y"]), history["val_accuracy"])
+
+    # PublicTest and PrivateTest side by side for every model, with the figures of metrics.json.
+    (compare,) = [s for s in specs if s["layout"].get("title", {}).get("text") == "Test accuracy by model"]
+    assert [t["name"] for t in compare["data"]] == ["PublicTest", "PrivateTest"]
+    for trace in compare["data"]:
+        assert list(trace["x"]) == names
+        expected = [read_json(n, "metrics.json")[trace["name"]]["accuracy"] for n in names]
+        assert np.allclose(plotly_values(trace["y"]), expected)
+
+
+def test_confusion_matrix_counts_and_per_emotion_table(open_page):
+    at = open_page(PAGE)
+    name = shipped()[0]
+    metrics = read_json(name, "metrics.json")
+
+    def heatmap():
+        return next(s for s in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+                    if s["data"][0]["type"] == "heatmap"
+                    and s["layout"]["title"]["text"].startswith(at.radio(key=f"cm-split-{name}").value))
+
+    # Normalized by default: each row sums to 1.
+    z = plotly_values(heatmap()["data"][0]["z"]).reshape(7, 7)
+    assert np.allclose(z.sum(axis=1), 1.0)
+    assert list(heatmap()["data"][0]["x"]) == list(EMOTIONS)
+
+    # Counts: exactly the confusion matrix of metrics.json, on either split.
+    at.toggle(key=f"cm-norm-{name}").set_value(False).run()
+    for split in ("PublicTest", "PrivateTest"):
+        at.radio(key=f"cm-split-{name}").set_value(split).run()
+        z = plotly_values(heatmap()["data"][0]["z"]).reshape(7, 7)
+        assert np.array_equal(z, np.array(metrics[split]["confusion_matrix"]))
+        assert z.sum() == metrics[split]["n"]
+
+    table = next(d.value for d in at.dataframe if "precision" in d.value.columns)
+    assert list(table["emotion"]) == list(EMOTIONS)
+    per_class = metrics["PrivateTest"]["per_class"]
+    assert np.allclose(table["recall"], [per_class[e]["recall"] for e in EMOTIONS])
+    assert np.allclose(table["f1"], [per_class[e]["f1"] for e in EMOTIONS])
+
+
+def test_a_test_image_gets_its_probability_bars(open_page, fer_data):
+    at = open_page(PAGE)
+    at.selectbox(key="test-split").set_value("PrivateTest")
+    at.selectbox(key="test-emotion").set_value("Happy")
+    at.number_input(key="test-index").set_value(3)
+    at.run()
+    assert not at.exception and not at.error
+    images, labels = fer_data.split("PrivateTest")
+    face = images[labels == EMOTIONS.index("Happy")][3]
+
+    (caption,) = [i for i in at.image if "True emotion" in (i.proto.imgs[0].caption if i.proto.imgs else "")]
+    assert caption.proto.imgs[0].caption == "True emotion: Happy"
+    bars = next(s for s in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+                if s["data"][0].get("orientation") == "h")
+    from fer_core import EmotionRecognizer
+
+    expected = EmotionRecognizer.load(at.sidebar.selectbox(key="model_name").value).classify(face[None])[0]
+    assert np.allclose(plotly_values(bars["data"][0]["x"]), expected, atol=1e-4)
+    verdict = [m.value for m in at.markdown if " reads **" in m.value]
+    assert verdict and EMOTIONS[int(np.argmax(expected))] in verdict[0]
+
+
+# --- The training form ---------------------------------------------------------------------------
+
+
+def test_model_names_that_would_overwrite_are_refused(tmp_path):
+    models, runs = tmp_path / "models", tmp_path / "runs"
+    (models / "mine").mkdir(parents=True)
+    (runs / "halfway").mkdir(parents=True)
+    assert validate_name("new_model-2", models, runs) is None
+    for bad, words in [("", "name"), ("my model", "letters"), ("../x", "letters"), ("default", "shipped"),
+                       ("Seed", "shipped"), ("mine", "already exists"), ("halfway", "already exists"),
+                       ("x" * 41, "40")]:
+        message = validate_name(bad, models, runs)
+        assert message and words in message, (bad, message)
+
+
+@pytest.fixture
+def tmp_models(tmp_path, monkeypatch):
+    """An empty models folder for the app (FER_MODELS_DIR); runs go to its sibling runs/."""
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("FER_MODELS_DIR", str(models))
+    return models
+
+
+def fill_form(at, data: str | None = None, name: str = "tiny", epochs: int = 1, upload: bytes | None = None):
+    if data is not None:
+        at.text_input(key="train-data").set_value(data)
+    if upload is not None:
+        at.file_uploader(key="train-upload").set_value(("mine.csv", upload, "text/csv"))
+    at.selectbox(key="train-arch").set_value("seed")
+    at.number_input(key="train-epochs").set_value(epochs)
+    at.selectbox(key="train-batch").set_value(32)
+    at.text_input(key="train-name").set_value(name)
+    next(b for b in at.button if b.label == "Start training").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def wait_for_end(at, timeout: float = JOB_TIMEOUT):
+    """Rerun the page, as its 2-second refresh does, until the training subprocess has ended."""
+    job = the_job()
+    deadline = time.monotonic() + timeout
+    while job.running:
+        if time.monotonic() > deadline:
+            job.cancel()
+            pytest.fail(f"the training did not end within {timeout} s; its output: {job.stderr()[-2000:]}")
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        time.sleep(2)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def the_job():
+    from dashboard.state import training_jobs
+
+    return training_jobs().current()
+
+
+def test_training_form_trains_a_new_model_that_appears_in_the_selector(open_page, tmp_models, tmp_path):
+    csv = write_fer_csv(tmp_path / "tiny.csv", fer_sample({"Training": 24, "PublicTest": 4, "PrivateTest": 4}))
+    at = open_page(PAGE)
+    assert not at.sidebar.selectbox  # no model at all yet
+    at = fill_form(at, data=str(csv), name="tiny")
+    job = the_job()
+    assert job.name == "tiny" and job.models_dir == tmp_models
+    assert "--fresh" in job.command() and "--models-dir" in job.command()
+
+    at = wait_for_end(at)
+    assert [s.value for s in at.success] == ["The model 'tiny' is ready. Pick it in the sidebar's model selector."], \
+        [e.value for e in at.error] + [job.stderr()[-2000:]]
+    assert at.sidebar.selectbox(key="model_name").options == ["tiny"]
+    assert (tmp_models / "tiny" / "model.tflite").is_file()
+    history = json.loads((tmp_models / "tiny" / "history.json").read_text())
+    assert history["epoch"] == [1]
+    # The finished run's curves are drawn from its history.
+    assert any(t == "Accuracy per epoch" for t in titles(at))
+    # The new model is usable on every page.
+    at.switch_page("app_pages/photo.py").run()
+    assert not at.exception and not at.error
+
+
+def test_bad_training_csv_fails_with_the_row_and_leaves_models_alone(open_page, tmp_models, tmp_path):
+    sample = fer_sample({"Training": 3, "PublicTest": 1, "PrivateTest": 1})
+    csv = write_fer_csv(tmp_path / "bad.csv", sample).read_text().splitlines()
+    csv[4] = "3,1 2 3 4 5,Training"  # row 5 (the header is row 1): 5 pixels instead of 2304
+    (tmp_models / "keep").mkdir()
+    (tmp_models / "keep" / "model.tflite").write_bytes(b"placeholder: must not change")
+
+    at = open_page(PAGE)
+    at = fill_form(at, upload="\n".join(csv).encode(), name="bad")
+    job = the_job()
+    assert job.name == "bad" and job.uploaded_file is not None
+    at = wait_for_end(at)
+    (error,) = [e.value for e in at.error if "Training of" in e.value]
+    assert error.startswith("Training of 'bad' failed:") and "row 5" in error and "2304" in error, error
+    assert "Traceback" not in error
+    assert not (tmp_models / "bad").exists()
+    assert not (tmp_models.parent / "runs" / "bad").exists()
+    assert not job.uploaded_file.exists()  # the uploaded CSV's temporary copy is gone
+    assert (tmp_models / "keep" / "model.tflite").read_bytes() == b"placeholder: must not change"
+
+
+def test_form_refuses_a_shipped_name_without_starting(open_page, tmp_models, tmp_path):
+    csv = write_fer_csv(tmp_path / "tiny.csv", fer_sample(1))
+    at = open_page(PAGE)
+    before = the_job()
+    at = fill_form(at, data=str(csv), name="seed")
+    assert any("shipped model" in e.value for e in at.error)
+    assert the_job() is before  # no process was started
+    at = fill_form(at, data=str(tmp_path / "nowhere.csv"), name="fresh_name")
+    assert any("There is no file or folder" in e.value for e in at.error)
+    assert the_job() is before
+
+
+def test_cancel_stops_the_run_and_writes_no_model(open_page, tmp_models, tmp_path):
+    csv = write_fer_csv(tmp_path / "tiny.csv", fer_sample({"Training": 24, "PublicTest": 4, "PrivateTest": 4}))
+    at = open_page(PAGE)
+    at = fill_form(at, data=str(csv), name="to_cancel", epochs=50)
+    job = the_job()
+    assert job.name == "to_cancel" and job.running
+    at.button(key="train-cancel").click().run()
+    assert not at.exception
+    assert job.state()[0] == "cancelled" and job.process.returncode is not None
+    assert any("was cancelled" in w.value for w in at.warning)
+    assert not (tmp_models / "to_cancel").exists()
+    assert not (tmp_models.parent / "runs" / "to_cancel").exists()
+
+
+def test_only_one_training_at_a_time(tmp_path):
+    from dashboard.training import TrainingJob
+
+    registry = JobRegistry()
+    args = dict(architecture="seed", epochs=1, batch_size=32, data_path=str(tmp_path / "none.csv"),
+                models_dir=tmp_path / "models", runs_dir=tmp_path / "runs")
+    first = registry.start(TrainingJob(name="a", **args))
+    try:
+        with pytest.raises(RuntimeError, match="being trained"):
+            registry.start(TrainingJob(name="b", **args))
+    finally:
+        first.cancel()
+    assert first.state()[0] in ("cancelled", "failed")
