@@ -131,7 +131,7 @@ def fer2013_path() -> Path:
         pytest.skip("FER2013_PATH is not set: point it at fer2013.npz to run the data-backed tests (CI does).")
     path = Path(value)
     if not path.exists():
-        pytest.skip(f"FER2013_PATH={value} does not exist.")
+        pytest.fail(f"FER2013_PATH={value} does not exist.")
     return path
 
 

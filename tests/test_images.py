@@ -69,6 +69,19 @@ def test_jpeg_decodes_close_to_the_original(astronaut_jpeg):
     assert mean_abs_diff(out, astronaut_rgb()) > 10
 
 
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "WEBP", "PPM"])
+def test_other_lossless_formats(fmt):
+    params = {"lossless": True} if fmt == "WEBP" else {}
+    np.testing.assert_array_equal(load_image(encode(astronaut_rgb(), fmt, **params)), astronaut_bgr())
+
+
+def test_mpo_from_a_phone_camera_gives_its_first_picture():
+    first = Image.fromarray(astronaut_rgb())
+    mpo = encode(first, "MPO", save_all=True, append_images=[first.rotate(90)], quality=95)
+    assert Image.open(io.BytesIO(mpo)).format == "MPO"
+    assert mean_abs_diff(load_image(mpo), astronaut_bgr()) < 3
+
+
 def test_bytes_path_and_file_like_sources_agree(astronaut_png, tmp_path):
     path = tmp_path / "astronaut.png"
     path.write_bytes(astronaut_png)
@@ -260,10 +273,11 @@ def test_damaged_header():
         load_image(bytes(data))
 
 
-def test_formats_that_run_programs_are_not_opened():
+def test_formats_that_run_programs_or_are_no_photos_are_not_opened():
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
-    with pytest.raises(ImageError, match="not an image we can read"):
-        load_image(eps)
+    for data in (eps, encode(astronaut_rgb(), "ICO"), encode(astronaut_rgb(), "TGA")):
+        with pytest.raises(ImageError, match="not an image we can read"):
+            load_image(data)
 
 
 def test_missing_path_folder_and_wrong_types(tmp_path):
