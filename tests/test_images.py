@@ -370,6 +370,13 @@ def test_photo_without_a_face_gives_no_results(name, recognizer):
     assert recognizer.analyze(photo) == []
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (23, 23), (5, 4000)])
+def test_tiny_and_thin_images_are_analyzed_without_error(shape, recognizer):
+    photo = load_image(encode(np.full((*shape, 3), 90, np.uint8), "PNG"))
+    assert photo.shape == (*shape, 3)
+    assert recognizer.analyze(photo) == []
+
+
 # Six rows of real faces, 170 to 220 px (80 to 103 px after the detector's downscale to 640).
 GROUP_ROWS = [(6, 220), (7, 190), (6, 210), (8, 170), (7, 180), (6, 200)]
 
