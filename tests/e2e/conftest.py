@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from .fake_camera import astronaut_bgr, build_fake_camera
@@ -236,11 +237,11 @@ def wait_for(driver, css: str, timeout: float = 60, visible: bool = True, root=N
 
 
 def wait_until(predicate, timeout: float, message: str, interval: float = 0.25):
-    """Poll ``predicate()`` until it returns something truthy; return that value."""
+    """Poll ``predicate()`` until it returns something (not None, False or empty); return that value."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value:
+        if value.size > 0 if isinstance(value, np.ndarray) else bool(value):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(message)
@@ -248,10 +249,10 @@ def wait_until(predicate, timeout: float, message: str, interval: float = 0.25):
 
 
 def app_idle(driver, timeout: float = 90) -> None:
-    """Wait until the app has rendered and its script is not running any more."""
+    """Wait until the page has rendered its title and the app's script is not running any more."""
     from selenium.webdriver.common.by import By
 
-    wait_for(driver, '[data-testid="stApp"]', timeout)
+    wait_for(driver, '[data-testid="stMain"] h1', timeout)
 
     def idle():
         running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
@@ -290,3 +291,21 @@ def screenshot(driver, name: str) -> Path:
 
 def numbers(text: str) -> list[float]:
     return [float(x) for x in re.findall(r"\d+(?:\.\d+)?", text)]
+
+
+PLOTLY_TRACES_JS = """
+const plain = v => (v == null ? null : (ArrayBuffer.isView(v) || Array.isArray(v)) ? Array.from(v, plain) : v);
+return Array.from(arguments[0].querySelectorAll('.js-plotly-plot')).map(gd => ({
+    title: (gd.layout && gd.layout.title && (gd.layout.title.text || gd.layout.title)) || null,
+    traces: (gd._fullData || gd.data || []).map(t => ({
+        type: t.type, name: t.name, orientation: t.orientation || null,
+        x: plain(t.x), y: plain(t.y), z: plain(t.z)}))}));
+"""
+
+
+def plotly_charts(driver, root=None) -> list[dict]:
+    """Every rendered plotly chart under ``root`` (default: the page) with its traces' data, as plotly.js holds it."""
+    from selenium.webdriver.common.by import By
+
+    root = root or driver.find_element(By.TAG_NAME, "body")
+    return driver.execute_script(PLOTLY_TRACES_JS, root)
