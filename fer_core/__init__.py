@@ -14,9 +14,9 @@ from .emotions import EMOTION_COLORS, EMOTIONS
 from .faces import HaarFaceDetector
 from .images import ImageError, load_image
 from .live import FrameReport, LiveAnalyzer
-from .recognizer import EmotionRecognizer, FaceResult
+from .recognizer import MAX_FACES, EmotionRecognizer, FaceList, FaceResult
 
 __all__ = [
-    "EMOTIONS", "EMOTION_COLORS", "EmotionRecognizer", "FaceResult", "HaarFaceDetector",
+    "EMOTIONS", "EMOTION_COLORS", "EmotionRecognizer", "FaceList", "FaceResult", "MAX_FACES", "HaarFaceDetector",
     "FrameReport", "ImageError", "LiveAnalyzer", "ModelError", "draw_results", "load_image",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -40,9 +42,22 @@ class TFLiteClassifier:
                 f"The model file '{self.path}' is missing. Restore it with "
                 f"`git checkout -- {self.path}` or train it again with `python -m fer_core train`."
             ) from None
+        self._check_checksum()
         self._threads = threads
         self._local = threading.local()
         self._new_interpreter()  # fail now, not on the first frame, if the file is damaged
+
+    def _check_checksum(self):
+        """Damaged weights can still load and give wrong answers: compare with info.json's sha256."""
+        try:
+            expected = json.loads((self.path.parent / "info.json").read_text()).get("sha256")
+        except (OSError, ValueError, AttributeError):
+            return  # a model without info.json (e.g. copied by hand) is taken as it is
+        if expected and hashlib.sha256(self._model).hexdigest() != expected:
+            raise ModelError(
+                f"The model file '{self.path}' is damaged (its checksum does not match info.json). "
+                f"Restore it with `git checkout -- {self.path.parent}` or train it again with `python -m fer_core train`."
+            )
 
     def _new_interpreter(self):
         try:

@@ -16,7 +16,7 @@ PRESETS = {
     "seed": dict(architecture="seed", epochs=20, batch_size=64, learning_rate=1e-3),
     # The default: a BN VGG with augmentation, a mildly class-weighted, label-smoothed loss,
     # and cosine learning-rate decay.
-    "default": dict(architecture="compact_vgg", epochs=36, batch_size=64, learning_rate=2e-3,
+    "default": dict(architecture="compact_vgg", epochs=26, batch_size=64, learning_rate=2e-3,
                     augment=True, class_weight_power=0.5, label_smoothing=0.1, cosine=True),
 }
 

@@ -33,6 +33,16 @@ class FaceResult:
         return float(np.max(self.probabilities))
 
 
+class FaceList(list):
+    """The faces of one image; ``found`` counts all faces detected, even beyond the cap."""
+
+    found: int = 0
+
+    @property
+    def capped(self) -> bool:
+        return self.found > len(self)
+
+
 class EmotionRecognizer:
     """A face detector and an emotion CNN together.
 
@@ -62,13 +72,20 @@ class EmotionRecognizer:
     def detect(self, image_bgr: np.ndarray) -> list[tuple[int, int, int, int]]:
         return self.detector.detect(image_bgr)
 
-    def analyze(self, image_bgr: np.ndarray, max_faces: int = MAX_FACES) -> list[FaceResult]:
-        """Every face in the image (up to ``max_faces``, largest first kept), left to right."""
+    def analyze(self, image_bgr: np.ndarray, max_faces: int = MAX_FACES) -> FaceList:
+        """Every face in the image, left to right. Beyond ``max_faces`` only the largest are kept;
+        the result's ``found`` then says how many there were."""
         gray = to_gray(image_bgr)
-        boxes = self.detector.detect(image_bgr, gray=gray)
+        return self.read_faces(gray, self.detector.detect(image_bgr, gray=gray), max_faces)
+
+    def read_faces(self, gray: np.ndarray, boxes, max_faces: int = MAX_FACES) -> FaceList:
+        """Classify the faces at ``boxes`` of a gray image (one batch); used by analyze and the live tracker."""
+        found = len(boxes)
         if len(boxes) > max_faces:
             boxes = sorted(sorted(boxes, key=lambda b: -b[2] * b[3])[:max_faces], key=lambda b: (b[0], b[1]))
-        if not boxes:
-            return []
-        probs = self.classify(crop_faces(gray, boxes))
-        return [FaceResult(tuple(b), p) for b, p in zip(boxes, probs)]
+        faces = FaceList()
+        if boxes:
+            probs = self.classify(crop_faces(gray, boxes))
+            faces.extend(FaceResult(tuple(b), p) for b, p in zip(boxes, probs))
+        faces.found = found
+        return faces

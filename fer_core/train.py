@@ -8,6 +8,7 @@ cancelled run never damages a model that already exists.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -145,10 +146,10 @@ def build_model(cfg: TrainConfig):
 
 
 def learning_rate(cfg: TrainConfig, epoch: int) -> float:
-    """Constant for the seed; otherwise 2 warm-up epochs then cosine decay to 1% of the peak."""
+    """Constant for the seed; otherwise 1 warm-up epoch then cosine decay to 1% of the peak."""
     if not cfg.cosine:
         return cfg.learning_rate
-    warm = min(2, cfg.epochs - 1)
+    warm = min(1, cfg.epochs - 1)
     if epoch < warm:
         return cfg.learning_rate * (epoch + 1) / (warm + 1)
     t = (epoch - warm) / max(1, cfg.epochs - warm)
@@ -242,11 +243,17 @@ def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -
         (tmp / "info.json").write_text(json.dumps(info, indent=1))
         metrics = evaluate_model_file(tmp / "model.tflite", data)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        if target.exists():  # swap in: the old model is removed only once the new one is complete
+        info["sha256"] = hashlib.sha256((tmp / "model.tflite").read_bytes()).hexdigest()
+        (tmp / "info.json").write_text(json.dumps(info, indent=1))
+        if target.exists():  # swap in: the old model is removed only once the new one is in place
             old = target.with_name(f".{target.name}-old")
             shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
-            tmp.rename(target)
+            try:
+                tmp.rename(target)
+            except BaseException:
+                old.rename(target)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(target)
