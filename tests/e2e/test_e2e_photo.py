@@ -38,9 +38,9 @@ def _annotated_image(driver) -> np.ndarray | None:
         return cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
 
 
-def test_uploaded_photo_is_annotated_with_a_probability_chart(app_server, make_browser, astronaut_jpeg):
-    driver = make_browser()
-    open_page(driver, app_server, "photo")
+def upload_astronaut_and_check(driver, server, astronaut_jpeg) -> None:
+    """Upload the astronaut on the photo page of ``server``; check the summary, the annotated image and the chart."""
+    open_page(driver, server, "photo")
     assert_no_exception(driver)
 
     file_input = wait_for(driver, '[data-testid="stFileUploader"] input[type="file"]', 60, visible=False)
@@ -75,6 +75,11 @@ def test_uploaded_photo_is_annotated_with_a_probability_chart(app_server, make_b
     assert abs(probs.sum() - 1) < 1e-3, probs
     assert EMOTIONS[int(probs.argmax())] == label
     assert abs(probs.max() * 100 - percent) <= 1, (probs.max(), percent)
+
+
+def test_uploaded_photo_is_annotated_with_a_probability_chart(app_server, make_browser, astronaut_jpeg):
+    driver = make_browser()
+    upload_astronaut_and_check(driver, app_server, astronaut_jpeg)
 
     # The table of faces and both downloads are there.
     wait_for(driver, '[data-testid="stDataFrame"]', 30)
