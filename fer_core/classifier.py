@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import apply_temperature
 from .emotions import EMOTIONS
 from .preprocess import normalize
 
@@ -42,6 +43,7 @@ class TFLiteClassifier:
                 f"The model file '{self.path}' is missing. Restore it with "
                 f"`git checkout -- {self.path}` or train it again with `python -m fer_core train`."
             ) from None
+        self.temperature = 1.0
         self._check_checksum()
         self._threads = threads
         self._local = threading.local()
@@ -50,8 +52,10 @@ class TFLiteClassifier:
     def _check_checksum(self):
         """Damaged weights can still load and give wrong answers: compare with info.json's sha256."""
         try:
-            expected = json.loads((self.path.parent / "info.json").read_text()).get("sha256")
-        except (OSError, ValueError, AttributeError):
+            info = json.loads((self.path.parent / "info.json").read_text())
+            expected = info.get("sha256")
+            self.temperature = float(info.get("temperature", 1.0))
+        except (OSError, ValueError, AttributeError, TypeError):
             return  # a model without info.json (e.g. copied by hand) is taken as it is
         if expected and hashlib.sha256(self._model).hexdigest() != expected:
             raise ModelError(
@@ -83,4 +87,4 @@ class TFLiteClassifier:
             batch[0] = len(x)
         interp.set_tensor(i_in, x)
         interp.invoke()
-        return interp.get_tensor(i_out).copy()
+        return apply_temperature(interp.get_tensor(i_out).copy(), self.temperature)

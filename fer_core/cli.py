@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("models", nargs="*", help="model names or folders (default: every model in models/)")
     e.add_argument("--models-dir", default=None, help="default: models/ (or $FER_MODELS_DIR)")
     e.add_argument("--write", action="store_true", help="write the figures to each model's metrics.json")
+    e.add_argument("--tta", action="store_true", help="also score with flip test-time augmentation")
 
     p = sub.add_parser("predict", help="read the emotion of every face in images")
     p.add_argument("paths", nargs="+", help="image files or folders")
@@ -116,6 +117,9 @@ def cmd_evaluate(args) -> int:
             saved = json.loads(stored.read_text())
             same = all(saved.get(s, {}).get("accuracy") == m["accuracy"] for s, m in metrics.items())
             print(f"{'':<14}{'matches metrics.json' if same else 'DIFFERS from metrics.json'}")
+        if args.tta:
+            for split, m in evaluate_model_file(folder / "model.tflite", data, tta=True).items():
+                print(f"{folder.name + '+flip':<14}{split:<13}{m['accuracy']:>9.4f}{m['macro_f1']:>10.4f}{m['ece']:>8.4f}")
     return 0
 
 

@@ -230,6 +230,18 @@ def export_tflite(model, path: Path) -> None:
                  input_signature=[tf.TensorSpec([None, 48, 48, 1], tf.float32)])
 
 
+def calibrate(tflite: Path, data: FaceDataset) -> float:
+    """Fit the softmax temperature on the validation split (PublicTest), never on PrivateTest."""
+    from .calibration import fit_temperature
+    from .classifier import TFLiteClassifier
+    from .evaluate import predict_in_batches
+
+    x, y = data.split("PublicTest")
+    if len(x) < 100:
+        return 1.0  # too few validation faces to fit anything meaningful
+    return fit_temperature(predict_in_batches(TFLiteClassifier(tflite, threads=os.cpu_count() or 1), x), y)
+
+
 def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -> Path:
     from .evaluate import evaluate_model_file
 
@@ -240,11 +252,11 @@ def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -
         model.save(tmp / "model.keras")
         export_tflite(model, tmp / "model.tflite")
         (tmp / "history.json").write_text(json.dumps(history, indent=1))
-        (tmp / "info.json").write_text(json.dumps(info, indent=1))
-        metrics = evaluate_model_file(tmp / "model.tflite", data)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
         info["sha256"] = hashlib.sha256((tmp / "model.tflite").read_bytes()).hexdigest()
+        info["temperature"] = calibrate(tmp / "model.tflite", data)
         (tmp / "info.json").write_text(json.dumps(info, indent=1))
+        metrics = evaluate_model_file(tmp / "model.tflite", data)  # with the temperature applied
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
         if target.exists():  # swap in: the old model is removed only once the new one is in place
             old = target.with_name(f".{target.name}-old")
             shutil.rmtree(old, ignore_errors=True)
