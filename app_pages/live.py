@@ -111,6 +111,7 @@ with left:
 with right:
     bars_box = st.empty()
 timeline_box = st.empty()
+note_box = st.empty()  # while playing, this empty slot replaces the idle note of the previous run
 
 if ctx.state.playing:
     timeline = Timeline(TIMELINE_SECONDS)
@@ -139,12 +140,12 @@ if ctx.state.playing:
             last_chart = now
             draws += 1
             timeline_box.plotly_chart(timeline_figure(timeline), key=f"live-timeline-{draws}",
-                                      config={"displayModeBar": False})
+                                      config=charts.STATIC)
 else:
     emotion_box.markdown(emotion_html(None), unsafe_allow_html=True)
     fps_box.markdown(fps_html(None), unsafe_allow_html=True)
     bars_box.markdown(bars_html(None), unsafe_allow_html=True)
-    st.info(
+    note_box.info(
         "While the camera plays, the emotion of the largest face, its seven probabilities, a timeline "
         "of the last 30 seconds and the frames processed per second appear here."
     )

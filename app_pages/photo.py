@@ -61,6 +61,13 @@ def show_results(data: bytes, source: str, stem: str) -> None:
     if result.capped:
         st.info(f"Only the {MAX_FACES} largest faces are analysed; this photo may hold more.")
 
+    def bars(i: int, face) -> None:
+        st.plotly_chart(
+            charts.probability_bars(face.probabilities, title=f"Face #{i}: {face.label} {face.confidence:.0%}"),
+            key=f"{source}-bars-{i}", config=charts.STATIC,
+        )
+
+    # The photo on the left; one or two faces' charts beside it, more in a grid below the table.
     left, right = st.columns([3, 2])
     with left:
         st.image(result.annotated, channels="BGR", caption="Faces found, with emotion and confidence",
@@ -70,30 +77,33 @@ def show_results(data: bytes, source: str, stem: str) -> None:
                            "image/png", key=f"{source}-png", on_click="ignore", width="stretch")
         d2.download_button("Download results (CSV)", result.csv_bytes(), f"{stem}-emotions.csv",
                            "text/csv", key=f"{source}-csv", on_click="ignore", width="stretch")
-    with right:
-        st.subheader("Faces")
-        st.dataframe(
-            result.table(), hide_index=True, width="stretch",
-            column_config={
-                "face": st.column_config.NumberColumn("face", format="#%d"),
-                "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0,
-                                                              max_value=1.0),
-                **{e: st.column_config.NumberColumn(e, format="percent") for e in EMOTIONS},
-            },
-        )
+    beside = n <= 2
+    if beside:
+        with right:
+            st.subheader("Probabilities")
+            for i, face in enumerate(faces, start=1):
+                bars(i, face)
 
-    st.subheader("Probabilities per face")
-    shown = faces[:MAX_CHARTS]
-    if n > MAX_CHARTS:
-        st.caption(f"Charts for the first {MAX_CHARTS} faces; the table above lists all {n}.")
-    for row_start in range(0, len(shown), 3):
-        cols = st.columns(3)
-        for col, (i, face) in zip(cols, enumerate(shown[row_start:row_start + 3], start=row_start + 1)):
-            with col:
-                st.plotly_chart(
-                    charts.probability_bars(face.probabilities, title=f"Face #{i}: {face.label} {face.confidence:.0%}"),
-                    key=f"{source}-bars-{i}", config={"displayModeBar": False},
-                )
+    st.subheader("Faces")
+    st.dataframe(
+        result.table(), hide_index=True, width="stretch",
+        column_config={
+            "face": st.column_config.NumberColumn("face", format="#%d"),
+            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0,
+                                                          max_value=1.0),
+            **{e: st.column_config.NumberColumn(e, format="percent") for e in EMOTIONS},
+        },
+    )
+
+    if not beside:
+        st.subheader("Probabilities per face")
+        shown = faces[:MAX_CHARTS]
+        if n > MAX_CHARTS:
+            st.caption(f"Charts for the first {MAX_CHARTS} faces; the table above lists all {n}.")
+        for row_start in range(0, len(shown), 3):
+            for col, (i, face) in zip(st.columns(3), enumerate(shown[row_start:row_start + 3], start=row_start + 1)):
+                with col:
+                    bars(i, face)
 
 
 upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a photo"])

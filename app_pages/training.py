@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.state import MODEL_KEY, available_models, models_dir, runs_dir, selected_recognizer, training_jobs
-from dashboard.training import ARCHITECTURES, TrainingJob, save_upload, validate_name
+from dashboard.training import ARCHITECTURE_HELP, ARCHITECTURES, TrainingJob, save_upload, validate_name
 from fer_core import EMOTIONS
 from fer_core.data import SPLITS, DataError, load_fer2013
 from fer_core.registry import read_json
@@ -63,8 +63,8 @@ def show_model(name: str) -> None:
     st.markdown("**Learning curves**")
     if history and history.get("epoch"):
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.training_curves(history, "accuracy"), key=f"acc-{name}")
-        c2.plotly_chart(charts.training_curves(history, "loss"), key=f"loss-{name}")
+        c1.plotly_chart(charts.training_curves(history, "accuracy"), key=f"acc-{name}", config=charts.STATIC)
+        c2.plotly_chart(charts.training_curves(history, "loss"), key=f"loss-{name}", config=charts.STATIC)
     else:
         st.info(f"The model '{name}' has no training history (history.json).")
 
@@ -82,7 +82,7 @@ def show_model(name: str) -> None:
                                help="Show each true emotion's predictions as percentages of that emotion's faces.")
         st.plotly_chart(charts.confusion_heatmap(metrics[split]["confusion_matrix"], normalize=normalized,
                                                  title=f"{split}: true emotion (rows) vs predicted (columns)"),
-                        key=f"cm-{name}-{split}-{normalized}")
+                        key=f"cm-{name}-{split}-{normalized}", config=charts.STATIC)
     with c2:
         st.markdown(f"**Per emotion ({split})**")
         per_class = metrics[split].get("per_class", {})
@@ -116,7 +116,7 @@ scored = {n: {s: m[s]["accuracy"] for s in TEST_SPLITS if s in m} for n, m in al
 if scored:
     st.header("Models compared")
     c1, c2 = st.columns([3, 2])
-    c1.plotly_chart(charts.split_accuracy(scored), key="compare-accuracy")
+    c1.plotly_chart(charts.split_accuracy(scored), key="compare-accuracy", config=charts.STATIC)
     c2.dataframe(
         pd.DataFrame([{"model": n, **{f"{s} accuracy": v.get(s) for s in TEST_SPLITS},
                        "PrivateTest macro-F1": all_metrics[n].get("PrivateTest", {}).get("macro_f1")}
@@ -177,7 +177,7 @@ else:
                 verdict = "correct" if pred == truth else f"the label says {truth}"
                 st.markdown(f"**{st.session_state.get(MODEL_KEY)}** reads **{pred}** "
                             f"({float(np.max(probs)):.0%}): {verdict}.")
-                st.plotly_chart(charts.probability_bars(probs), key="test-bars", config={"displayModeBar": False})
+                st.plotly_chart(charts.probability_bars(probs), key="test-bars", config=charts.STATIC)
 
 
 # --- 4. Train a model ----------------------------------------------------------------------------
@@ -206,8 +206,10 @@ def show_job(job: TrainingJob, live: bool) -> None:
     history = job.history()
     if history:
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.training_curves(history, "accuracy", height=260), key=f"job-acc-{job.name}-{done}")
-        c2.plotly_chart(charts.training_curves(history, "loss", height=260), key=f"job-loss-{job.name}-{done}")
+        c1.plotly_chart(charts.training_curves(history, "accuracy", height=260), key=f"job-acc-{job.name}-{done}",
+                        config=charts.STATIC)
+        c2.plotly_chart(charts.training_curves(history, "loss", height=260), key=f"job-loss-{job.name}-{done}",
+                        config=charts.STATIC)
     with st.expander("Training log"):
         st.code("\n".join(job.stdout().splitlines()[-30:]) or "(nothing yet)", language=None)
 
@@ -229,7 +231,7 @@ with st.form("train-form"):
                               key="train-upload")
     c1, c2, c3 = st.columns(3)
     architecture = c1.selectbox("Architecture", list(ARCHITECTURES), format_func=ARCHITECTURES.get,
-                                key="train-arch")
+                                key="train-arch", help=ARCHITECTURE_HELP)
     epochs = c2.number_input("Epochs", min_value=1, max_value=200, value=10, key="train-epochs")
     batch_size = c3.selectbox("Batch size", [16, 32, 64, 128, 256], index=2, key="train-batch")
     name = st.text_input("Name of the new model (letters, digits, - and _)", key="train-name",

@@ -11,6 +11,10 @@ from fer_core import EMOTION_COLORS, EMOTIONS
 
 _COLORS = [EMOTION_COLORS[e] for e in EMOTIONS]
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
+# Legends sit above the plot, right-aligned, clear of the title and of the x axis' title.
+_LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1)
+# For st.plotly_chart(config=...): no toolbar over the titles.
+STATIC = {"displayModeBar": False}
 
 
 def probability_bars(probabilities: Sequence[float], title: str | None = None, height: int = 260) -> go.Figure:
@@ -40,7 +44,7 @@ def timeline(times: Sequence[float], probabilities: Sequence[Sequence[float]], w
                    hovertemplate=e + ": %{y:.0%}<extra></extra>")
         for i, e in enumerate(EMOTIONS)
     ])
-    fig.update_layout(title=f"Last {window:.0f} seconds", height=height, legend=dict(orientation="h", y=-0.25),
+    fig.update_layout(title=f"Last {window:.0f} seconds", height=height, legend=_LEGEND,
                       **_LAYOUT)
     fig.update_xaxes(range=[-window, 0], title="seconds", fixedrange=True)
     fig.update_yaxes(range=[0, 1], tickformat=".0%", fixedrange=True)
@@ -57,7 +61,7 @@ def training_curves(history: Mapping[str, Sequence[float]], metric: str, height:
         if values:
             fig.add_trace(go.Scatter(x=epochs[: len(values)], y=values, name=name, mode="lines+markers",
                                      line=dict(color=color)))
-    fig.update_layout(title=f"{label} per epoch", height=height, legend=dict(orientation="h", y=-0.2), **_LAYOUT)
+    fig.update_layout(title=f"{label} per epoch", height=height, legend=_LEGEND, **_LAYOUT)
     fig.update_xaxes(title="epoch", dtick=max(1, len(epochs) // 10) if epochs else 1)
     if metric == "accuracy":
         fig.update_yaxes(tickformat=".0%")
@@ -96,6 +100,6 @@ def split_accuracy(accuracies: Mapping[str, Mapping[str, float]], height: int = 
         fig.add_trace(go.Bar(x=models, y=values, name=split, marker_color=color,
                              text=[f"{v:.1%}" if v is not None else "" for v in values], textposition="outside"))
     fig.update_layout(barmode="group", title="Test accuracy by model", height=height,
-                      legend=dict(orientation="h", y=-0.2), **_LAYOUT)
+                      legend=_LEGEND, **_LAYOUT)
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return fig

@@ -27,9 +27,14 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 # Shipped models (and the name of the long default run) can never be trained over from the app.
 RESERVED_NAMES = frozenset(n.lower() for n in registry.SHIPPED)
 ARCHITECTURES = {
-    "seed": "seed — the original small CNN (fast; about 55% accuracy after 20 epochs)",
-    "compact_vgg": "compact_vgg — a deeper VGG-style CNN with batch norm and augmentation (slower, more accurate)",
+    "seed": "seed (small, fast)",
+    "compact_vgg": "compact_vgg (deeper, slower, more accurate)",
 }
+ARCHITECTURE_HELP = (
+    "seed: the original small CNN, two convolution blocks; about 55% accuracy after 20 epochs, "
+    "minutes per run. compact_vgg: a VGG-style CNN with batch normalization, trained with "
+    "augmentation and a cosine learning rate; more accurate, much slower on a CPU."
+)
 # The CLI preset that goes with each architecture (learning rate, augmentation, loss).
 PRESET_FOR = {"seed": "seed", "compact_vgg": "default"}
 
@@ -100,9 +105,13 @@ class TrainingJob:
         self.process = subprocess.Popen(
             self.command(), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
             stdout=self._stdout, stderr=self._stderr,
-            # Lower priority: the live stream and other users keep the CPU they need.
-            preexec_fn=(lambda: os.nice(10)) if hasattr(os, "nice") else None,
         )
+        # Lower priority, so the live stream and other users keep the CPU they need. (Set from here:
+        # preexec_fn is unsafe in a process with threads, as a Streamlit server is.)
+        try:
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, 10)
+        except (AttributeError, OSError):
+            pass
         return self
 
     # --- reading its state --------------------------------------------------------------
