@@ -10,7 +10,7 @@ from pathlib import PurePath
 import streamlit as st
 
 from dashboard import charts
-from dashboard.photo import NO_FACE_TIPS, PhotoAnalysis, analyze_photo
+from dashboard.photo import MAX_CHARTS, NO_FACE_TIPS, PhotoAnalysis, analyze_photo
 from dashboard.state import MODEL_KEY, selected_recognizer
 from fer_core import EMOTIONS, ImageError
 from fer_core.recognizer import MAX_FACES
@@ -18,29 +18,28 @@ from fer_core.recognizer import MAX_FACES
 log = logging.getLogger(__name__)
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
-MAX_CHARTS = 24  # per-face charts shown; the table always lists every face
 
 st.title("Analyze a photo")
 recognizer = selected_recognizer()
 
 
-def analysis_for(data: bytes) -> PhotoAnalysis:
+def analysis_for(data: bytes, source: str) -> PhotoAnalysis:
     """The analysis of these bytes with the selected model, kept in this session only (reruns such as
     a click on a download button do not analyse the photo again)."""
-    digest = hashlib.sha256(data).hexdigest()
-    key = (digest, st.session_state.get(MODEL_KEY))
-    cached = st.session_state.get("_photo_analysis")
+    key = (hashlib.sha256(data).hexdigest(), st.session_state.get(MODEL_KEY))
+    slot = f"_photo_analysis_{source}"  # one per source: the upload and the camera shot
+    cached = st.session_state.get(slot)
     if cached and cached[0] == key:
         return cached[1]
     result = analyze_photo(recognizer, data)
-    st.session_state["_photo_analysis"] = (key, result)
+    st.session_state[slot] = (key, result)
     return result
 
 
 def show_results(data: bytes, source: str, stem: str) -> None:
     try:
         with st.spinner("Looking for faces…"):
-            result = analysis_for(data)
+            result = analysis_for(data, source)
     except ImageError as exc:
         st.error(str(exc))
         return

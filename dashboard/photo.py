@@ -12,6 +12,7 @@ from fer_core import EMOTIONS, EmotionRecognizer, FaceResult, draw_results, load
 from fer_core.images import encode_png
 from fer_core.recognizer import MAX_FACES
 
+MAX_CHARTS = 24  # per-face charts shown on the page; the table always lists every face
 NO_FACE_TIPS = (
     "No face was found in this photo. Tips: use a photo where the face is seen from the front, "
     "well lit and not too small (at least about 50 pixels across); take off sunglasses or masks; "

@@ -15,7 +15,7 @@ from PIL import Image
 from fer_core import EMOTION_COLORS, EMOTIONS, EmotionRecognizer
 
 from .conftest import plotly_values
-from .fixtures import ASTRONAUT_FACE, astronaut_bgr, encode
+from .fixtures import ASTRONAUT_FACE, astronaut_bgr, encode, group_photo
 
 PAGE = "app_pages/photo.py"
 
@@ -157,3 +157,47 @@ def test_download_contents_match_the_analysis():
     assert list(csv.columns) == ["face", "emotion", "confidence", "x", "y", "width", "height", *EMOTIONS]
     assert csv.iloc[0]["emotion"] == "Happy"
     assert csv.iloc[0][list(EMOTIONS)].sum() == pytest.approx(1.0, abs=1e-3)
+
+
+
+def test_group_photo_above_the_cap_lists_the_faces_and_says_so(photo_page):
+    from dashboard.photo import MAX_CHARTS
+    from fer_core.recognizer import MAX_FACES
+
+    photo, tiles = group_photo([(10, 128)] * 4 + [(11, 116)] * 4)  # 84 real faces
+    at = upload(photo_page, "crowd.jpg", jpeg(photo))
+    assert not at.error
+    assert at.success[0].value.startswith(f"Found {MAX_FACES} faces: #1 ")
+    assert any(f"Only the {MAX_FACES} largest faces" in i.value for i in at.info)
+    table = at.dataframe[0].value
+    assert len(table) == MAX_FACES and list(table["face"]) == list(range(1, MAX_FACES + 1))
+    assert set(table["emotion"]) <= set(EMOTIONS)
+    assert len(at.get("plotly_chart")) == MAX_CHARTS
+    assert any(f"the table above lists all {MAX_FACES}" in c.value for c in at.caption)
+
+
+def test_damaged_model_file_gives_a_message_not_a_traceback(open_page, tmp_path, monkeypatch):
+    import shutil
+
+    from fer_core.registry import MODELS_DIR, list_models
+
+    models = tmp_path / "models"
+    (models / "broken").mkdir(parents=True)
+    (models / "broken" / "model.tflite").write_bytes(b"\x00 this is not a TFLite flatbuffer " * 100)
+    good = list_models(MODELS_DIR)[0]
+    shutil.copytree(MODELS_DIR / good, models / good)
+    monkeypatch.setenv("FER_MODELS_DIR", str(models))
+
+    at = open_page(PAGE)
+    at.sidebar.selectbox(key="model_name").set_value("broken").run()
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("The model 'broken' cannot be used.") and "damaged" in error.value
+    assert str(models / "broken" / "model.tflite") in error.value  # it names the file
+    assert any(good in i.value for i in at.info)  # and offers the model that works
+    assert not at.file_uploader  # the page stops there
+
+    at.sidebar.selectbox(key="model_name").set_value(good).run()
+    assert not at.error
+    at = upload(at, "astronaut.jpg", jpeg(astronaut_bgr()))
+    assert at.dataframe[0].value.iloc[0]["emotion"] == "Happy"
