@@ -58,7 +58,7 @@ def show_results(data: bytes, source: str, stem: str) -> None:
     summary = ", ".join(f"#{i} {f.label} ({f.confidence:.0%})" for i, f in enumerate(faces[:6], start=1))
     st.success(f"Found {n} face{'s' if n != 1 else ''}: {summary}{' …' if n > 6 else ''}")
     if result.capped:
-        st.info(f"Only the {MAX_FACES} largest faces are analysed; this photo may hold more.")
+        st.info(f"This photo holds {result.found} faces; only the {MAX_FACES} largest are analysed and listed.")
 
     def bars(i: int, face) -> None:
         st.plotly_chart(

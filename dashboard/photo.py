@@ -10,7 +10,6 @@ import pandas as pd
 
 from fer_core import EMOTIONS, EmotionRecognizer, FaceResult, draw_results, load_image
 from fer_core.images import encode_png
-from fer_core.recognizer import MAX_FACES
 
 MAX_CHARTS = 24  # per-face charts shown on the page; the table always lists every face
 NO_FACE_TIPS = (
@@ -27,9 +26,14 @@ class PhotoAnalysis:
     annotated: np.ndarray  # BGR, boxes + labels + face numbers
 
     @property
+    def found(self) -> int:
+        """Faces detected, including any beyond the MAX_FACES that were analysed."""
+        return max(len(self.faces), int(getattr(self.faces, "found", 0) or 0))
+
+    @property
     def capped(self) -> bool:
-        """True when the photo may hold more faces than were analysed."""
-        return len(self.faces) >= MAX_FACES
+        """True when the photo holds more faces than were analysed."""
+        return self.found > len(self.faces)
 
     def table(self) -> pd.DataFrame:
         """One row per face: number, position, emotion, confidence and the 7 probabilities."""
