@@ -103,7 +103,8 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
     iframe = wait_for(driver, WEBRTC_IFRAME, timeout=60)
 
     # Before Start: no stream, the page waits for the camera.
-    idle = _label_state(driver)
+    idle = wait_until(lambda: (s := _label_state(driver))["text"] is not None and s, 30,
+                      "the live page shows no emotion line below the video")
     assert idle["text"] == "Waiting for the camera…", idle
     assert idle["fps"] == 0.0, idle
 

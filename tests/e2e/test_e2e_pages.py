@@ -35,9 +35,10 @@ def test_home_page_explains_the_app_and_links_every_page(app_server, make_browse
     # Each page link in the main area opens its page.
     for path, title in PAGES.items():
         open_page(driver, app_server, "")
-        links = [a for a in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stPageLink"] a')
-                 if a.text.strip().endswith(title)]
-        assert links, f"no link to '{title}' on the home page"
+        links = wait_until(
+            lambda: [a for a in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stPageLink"] a')
+                     if a.text.strip().endswith(title)],
+            30, f"no link to '{title}' on the home page")
         links[0].click()
         wait_until(lambda: driver.current_url.rstrip("/").endswith("/" + path), 30,
                    f"the '{title}' link did not open /{path} (at {driver.current_url})")
