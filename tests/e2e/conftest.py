@@ -281,11 +281,18 @@ def assert_no_exception(driver) -> None:
     assert not boxes, f"the page shows an exception: {boxes}"
 
 
-def screenshot(driver, name: str) -> Path:
-    """Save the browser's view as docs/<name>.png (the README's pictures)."""
+def screenshot(driver, name: str, min_height: int = 700) -> Path:
+    """Save the browser's view as docs/<name>.png (the README's pictures), cut below the page's content."""
     DOCS.mkdir(exist_ok=True)
     path = DOCS / f"{name}.png"
-    assert driver.save_screenshot(str(path)), f"could not save {path}"
+    image = cv2.imdecode(np.frombuffer(driver.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.size, "the browser gave no screenshot"
+    bottom = driver.execute_script("""
+        const m = document.querySelector('[data-testid="stMainBlockContainer"]');
+        return m ? Math.ceil(m.getBoundingClientRect().bottom * window.devicePixelRatio) : null;""")
+    if bottom:
+        image = image[: max(min_height, min(image.shape[0], int(bottom) + 24))]
+    assert cv2.imwrite(str(path), image), f"could not save {path}"
     return path
 
 
