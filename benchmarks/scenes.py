@@ -22,6 +22,7 @@ W, H = 640, 480
 class Scene:
     frame: np.ndarray  # BGR uint8 [480, 640, 3]
     placed: list  # (x, y, w, h) of each pasted face (the face, not the whole pasted picture)
+    sources: list  # where each face comes from: "astronaut", "lfw" or "fer2013"
 
 
 def backgrounds() -> list[np.ndarray]:
@@ -54,21 +55,21 @@ def face_pictures(n_fer: int = 60, n_lfw: int = 40) -> list[tuple[np.ndarray, tu
 
     head = astronaut_head()
     fx, fy, fw, fh = HEAD_FACE
-    faces = [(head, HEAD_FACE), (head[:, ::-1].copy(), (1 - fx - fw, fy, fw, fh))]
+    faces = [(head, HEAD_FACE, "astronaut"), (head[:, ::-1].copy(), (1 - fx - fw, fy, fw, fh), "astronaut")]
     lfw = (data.lfw_subset()[:100] * 255).astype(np.uint8)  # the first 100 are faces
-    faces += [(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR), TIGHT) for f in lfw[:: max(1, 100 // n_lfw)][:n_lfw]]
+    faces += [(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR), TIGHT, "lfw") for f in lfw[:: max(1, 100 // max(1, n_lfw))][:n_lfw]]
     path = os.environ.get("FER2013_PATH")
     if path and os.path.exists(path) and n_fer:
         with np.load(path) as z:
             test = z["images"][z["usage"] == 2]
         pick = np.random.default_rng(0).choice(len(test), n_fer, replace=False)
-        faces += [(cv2.cvtColor(test[i], cv2.COLOR_GRAY2BGR), TIGHT) for i in pick]
+        faces += [(cv2.cvtColor(test[i], cv2.COLOR_GRAY2BGR), TIGHT, "fer2013") for i in pick]
     return faces
 
 
 def paste(frame: np.ndarray, picture: tuple, x: int, y: int, size: int, gain: float = 1.0) -> tuple:
     """Paste a face picture ``size`` px wide at (x, y); returns the face's box in the frame."""
-    face, (fx, fy, fw, fh) = picture
+    face, (fx, fy, fw, fh) = picture[:2]
     h = round(size * face.shape[0] / face.shape[1])
     interp = cv2.INTER_AREA if size < face.shape[1] else cv2.INTER_CUBIC
     img = cv2.resize(face, (size, h), interpolation=interp).astype(np.float32) * gain
@@ -91,46 +92,47 @@ def photo_scenes(n: int = 60, seed: int = 0, face_sizes=(60, 180)) -> list[Scene
     scenes = []
     for i in range(n):
         frame = bgs[i % len(bgs)].copy()
-        placed, taken = [], []
+        placed, taken, sources = [], [], []
         for _ in range(int(rng.integers(1, 4))):
             # a third of the faces are the astronaut, the sharpest real face photo at hand
             pic = pictures[int(rng.integers(2))] if rng.random() < 1 / 3 else pictures[int(rng.integers(len(pictures)))]
-            img, rel = pic
+            img, rel = pic[:2]
             w = min(W // 2, round(int(rng.integers(*face_sizes)) / rel[2]))  # picture width for that face width
             h = round(w * img.shape[0] / img.shape[1])
             spot = _free_spot(rng, w, h, taken)
             if spot:
                 taken.append((*spot, w, h))
                 placed.append(paste(frame, pic, *spot, w, gain=float(rng.uniform(0.7, 1.2))))
-        scenes.append(Scene(frame, placed))
+                sources.append(pic[2])
+        scenes.append(Scene(frame, placed, sources))
     return scenes
 
 
-def clip(n_frames: int = 90, n_faces: int = 2, seed: int = 0, faces=None) -> list[Scene]:
-    """A clip of faces gliding across a still background, 4–10 px a frame (a head moving at
-    a normal pace in a 30 fps webcam). Each face bounces inside its own vertical band, so faces
-    never cover each other."""
+def clip(n_frames: int = 90, n_faces: int = 2, seed: int = 0, faces=None, face_sizes=(70, 140)) -> list[Scene]:
+    """A clip of faces (70–140 px wide) gliding across a still background, 4–10 px a frame (a head
+    moving at a normal pace in a 30 fps webcam). Each face bounces inside its own vertical band,
+    so faces never cover each other. Default faces: the astronaut and her mirror image."""
     rng = np.random.default_rng(seed)
     bg = backgrounds()[seed % 7]
-    faces = faces or face_pictures(n_fer=0)[:2]
+    faces = faces or face_pictures(n_fer=0, n_lfw=0)
+    band = W // n_faces
     movers = []
     for k in range(n_faces):
-        band = W // n_faces
-        size = int(rng.integers(90, min(180, band)))
-        pos = np.array([k * band + rng.uniform(0, band - size), rng.uniform(0, H - size * 1.1)])
+        pic = faces[k % len(faces)]
+        w = min(band, round(int(rng.integers(*face_sizes)) / pic[1][2]))  # picture width for that face width
+        h = round(w * pic[0].shape[0] / pic[0].shape[1])
+        pos = np.array([k * band + rng.uniform(0, band - w), rng.uniform(0, H - h)])
         angle = rng.uniform(0, 2 * np.pi)
         vel = rng.uniform(4, 10) * np.array([np.cos(angle), np.sin(angle)])
-        movers.append([faces[k % len(faces)], size, pos, vel, k * band, (k + 1) * band])
+        movers.append((pic, w, h, pos, vel, k * band, (k + 1) * band))
     scenes = []
     for _ in range(n_frames):
         frame, placed = bg.copy(), []
-        for m in movers:
-            face, size, pos, vel, left, right = m
-            h = round(size * face[0].shape[0] / face[0].shape[1])
-            for axis, low, high in ((0, left, right - size), (1, 0, H - h)):
+        for pic, w, h, pos, vel, left, right in movers:
+            for axis, low, high in ((0, left, right - w), (1, 0, H - h)):
                 if not low <= pos[axis] + vel[axis] <= high:
                     vel[axis] = -vel[axis]
             pos += vel
-            placed.append(paste(frame, face, int(pos[0]), int(pos[1]), size))
-        scenes.append(Scene(frame, placed))
+            placed.append(paste(frame, pic, int(pos[0]), int(pos[1]), w))
+        scenes.append(Scene(frame, placed, [m[0][2] for m in movers]))
     return scenes
