@@ -93,7 +93,7 @@ class TrainingJob:
             sys.executable, "-m", "fer_core", "train",
             "--data", self.data_path, "--name", self.name,
             "--preset", PRESET_FOR[self.architecture], "--architecture", self.architecture,
-            "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
+            "--epochs", str(self.epochs), "--polish-epochs", "0", "--batch-size", str(self.batch_size),
             "--models-dir", str(self.models_dir), "--fresh",
         ]
 

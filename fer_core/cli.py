@@ -15,9 +15,9 @@ PRESETS = {
     # The seed exactly: Adam, plain cross-entropy, 20 epochs, batch 64, no augmentation.
     "seed": dict(architecture="seed", epochs=20, batch_size=64, learning_rate=1e-3),
     # The default: a BN VGG with augmentation, a mildly class-weighted, label-smoothed loss,
-    # and cosine learning-rate decay.
+    # cosine learning-rate decay, then 3 polishing epochs on un-augmented faces.
     "default": dict(architecture="compact_vgg", epochs=26, batch_size=64, learning_rate=2e-3,
-                    augment=True, class_weight_power=0.5, label_smoothing=0.1, cosine=True),
+                    augment=True, class_weight_power=0.5, label_smoothing=0.1, cosine=True, polish_epochs=3),
 }
 
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--architecture", choices=["seed", "compact_vgg"])
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
+    t.add_argument("--polish-epochs", type=int, help="extra epochs on un-augmented faces at the end")
     t.add_argument("--lr", type=float, dest="learning_rate")
     t.add_argument("--models-dir", default=None, help="default: models/ (or $FER_MODELS_DIR)")
     t.add_argument("--fresh", action="store_true", help="ignore checkpoints in runs/NAME and start over")
@@ -81,7 +82,7 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("architecture", "epochs", "batch_size", "learning_rate")}
+    overrides = {k: getattr(args, k) for k in ("architecture", "epochs", "batch_size", "learning_rate", "polish_epochs")}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     data = _need_data(args)
     print(f"{len(data)} images; per split and emotion: {data.counts()}", flush=True)

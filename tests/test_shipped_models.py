@@ -37,7 +37,8 @@ def test_model_folder_is_complete(name):
         assert (folder / f).is_file(), f"{folder / f} is missing"
     history = read_json(name, "history.json")
     epochs = len(history["epoch"])
-    assert epochs == read_json(name, "info.json")["config"]["epochs"]
+    config = read_json(name, "info.json")["config"]
+    assert epochs == config["epochs"] + config.get("polish_epochs", 0)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert len(history[key]) == epochs
 
