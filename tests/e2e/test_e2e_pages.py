@@ -66,3 +66,4 @@ def test_a_direct_link_works_on_a_freshly_started_server(make_browser, tmp_path)
         assert_no_exception(driver)
     finally:
         server.stop()
+    assert "Traceback (most recent call last)" not in server.log_tail(200_000), server.log_tail()
