@@ -16,7 +16,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from dashboard import charts
 from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, Timeline, emotion_text, fps_text,
                             rtc_configuration)
-from dashboard.state import selected_recognizer
+from dashboard.state import selected_recognizer_with_detector
 from fer_core import EMOTION_COLORS, EMOTIONS
 
 TEXT_EVERY = 0.2  # seconds between updates of the label, the fps figure and the bars
@@ -24,7 +24,7 @@ CHART_EVERY = 1.0  # seconds between redraws of the timeline
 TIMELINE_POINTS = 300  # the timeline is thinned to at most this many points per emotion
 
 st.title("Live camera")
-recognizer = selected_recognizer()
+recognizer, detector = selected_recognizer_with_detector("live")  # the sidebar's model and detector
 
 smoothing = st.sidebar.slider(
     "Smoothing (frames averaged)", min_value=1, max_value=15, value=5, key="live_smoothing",
@@ -35,7 +35,7 @@ smoothing = st.sidebar.slider(
 live: LiveSession | None = st.session_state.get("live_session")
 if live is None:  # one analyzer and one queue per browser session (and so per stream)
     live = st.session_state["live_session"] = LiveSession(recognizer, smoothing=smoothing)
-live.configure(recognizer, smoothing)
+live.configure(recognizer, smoothing)  # a new detector or model: a new analyzer, swapped in at once
 
 
 def _secrets():

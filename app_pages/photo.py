@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.photo import MAX_CHARTS, NO_FACE_TIPS, PhotoAnalysis, analyze_photo
-from dashboard.state import MODEL_KEY, selected_recognizer
+from dashboard.state import MODEL_KEY, selected_recognizer_with_detector
 from fer_core import EMOTIONS, ImageError
 from fer_core.recognizer import MAX_FACES
 
@@ -20,13 +20,13 @@ log = logging.getLogger(__name__)
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
 
 st.title("Analyze a photo")
-recognizer = selected_recognizer()
+recognizer, detector = selected_recognizer_with_detector("photo")  # the sidebar's model and detector
 
 
 def analysis_for(data: bytes, source: str) -> PhotoAnalysis:
-    """The analysis of these bytes with the selected model, kept in this session only (reruns such as
-    a click on a download button do not analyse the photo again)."""
-    key = (hashlib.sha256(data).hexdigest(), st.session_state.get(MODEL_KEY))
+    """The analysis of these bytes with the selected model and detector, kept in this session only
+    (reruns such as a click on a download button do not analyse the photo again)."""
+    key = (hashlib.sha256(data).hexdigest(), st.session_state.get(MODEL_KEY), detector)
     slot = f"_photo_analysis_{source}"  # one per source: the upload and the camera shot
     cached = st.session_state.get(slot)
     if cached and cached[0] == key:

@@ -27,6 +27,7 @@ MEDIA_CONSTRAINTS = {
 }
 QUEUE_SIZE = 90  # about 3 s of reports; when full the oldest is dropped
 TIMELINE_SECONDS = 30.0
+TRACK_EVERY = 10  # whole-frame face search every this many frames; near the known faces in between
 
 
 def _normalize_rtc(value) -> dict:
@@ -71,18 +72,26 @@ class LiveSession:
     """One browser session's stream: its LiveAnalyzer (smoothing state, fps) and its result queue.
 
     The WebRTC worker thread calls ``on_frame``; the page thread reads ``reports``. The analyzer is
-    replaced (never mutated across threads) when the model changes.
+    replaced (never mutated across threads) when the model, the face detector or the smoothing
+    changes: the worker thread finishes its frame with the analyzer it took and picks up the new
+    one at the next frame.
     """
 
-    def __init__(self, recognizer: EmotionRecognizer, smoothing: int = 5, maxsize: int = QUEUE_SIZE):
+    def __init__(self, recognizer: EmotionRecognizer, smoothing: int = 5, maxsize: int = QUEUE_SIZE,
+                 track_every: int = TRACK_EVERY):
         self.reports: queue.Queue[FrameReport] = queue.Queue(maxsize=maxsize)
-        self.analyzer = LiveAnalyzer(recognizer, smoothing=smoothing)
+        self.track_every = track_every
+        self.analyzer = LiveAnalyzer(recognizer, smoothing=smoothing, track_every=track_every)
 
     def configure(self, recognizer: EmotionRecognizer, smoothing: int) -> None:
-        """Apply the sidebar's model and the smoothing slider (called on every page run)."""
+        """Apply the sidebar's model and face detector (both carried by ``recognizer``) and the
+        smoothing slider; called on every page run. Nothing changes unless one of them did."""
         current = self.analyzer
-        if current.recognizer is not recognizer or current.smoothing != max(1, int(smoothing)):
-            self.analyzer = LiveAnalyzer(recognizer, smoothing=smoothing)  # one atomic swap
+        same = (current.recognizer.classifier is recognizer.classifier
+                and current.recognizer.detector is recognizer.detector
+                and current.smoothing == max(1, int(smoothing)))
+        if not same:  # a fresh analyzer (its own tracker for the new detector), one atomic swap
+            self.analyzer = LiveAnalyzer(recognizer, smoothing=smoothing, track_every=self.track_every)
 
     def process(self, image_bgr: np.ndarray) -> np.ndarray:
         """Analyse one frame, queue its report (dropping the oldest when full), return the annotated frame."""

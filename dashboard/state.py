@@ -1,4 +1,5 @@
-"""The recognizer shared by every session and the sidebar model selector that picks it."""
+"""The recognizer shared by every session, the sidebar model selector that picks it, and the
+per-page face detector selector."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import EmotionRecognizer, ModelError
-from fer_core import registry
+from fer_core import faces, registry
 
 MODEL_KEY = "model_name"  # st.session_state key of the sidebar selector
+# st.session_state keys of the "Face detector" selector, one per page so each keeps its own choice,
+# and the detector each page starts with: thorough for photos, fast enough for a webcam live.
+DETECTOR_KEYS = {"photo": "photo_detector", "live": "live_detector"}
+DEFAULT_DETECTORS = {"photo": "haar", "live": "haar-fast"}
 
 
 def models_dir() -> Path:
@@ -47,6 +52,76 @@ def load_recognizer(name: str) -> EmotionRecognizer:
     """The shared recognizer for a model name; raises ModelError with a plain message."""
     folder = models_dir()
     return _load_recognizer(name, str(folder), _model_stamp(name, folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _detector(name: str):
+    # One detector per name and process, shared by every session and WebRTC thread: the detectors
+    # keep their OpenCV cascade / TFLite interpreter per thread, so sharing one is safe.
+    # An error (not installed, unknown name) is not cached.
+    return faces.make_detector(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _recognizer_with(name: str, folder: str, stamp: float, detector: str) -> EmotionRecognizer:
+    # The same object for the same model and detector on every run, so that the live page's
+    # analyzer (its smoothing and tracking state) is kept until one of them changes.
+    base = _load_recognizer(name, folder, stamp)
+    return EmotionRecognizer(base.classifier, _detector(detector), name=base.name)
+
+
+def recognizer_with_detector(recognizer: EmotionRecognizer, detector: str) -> EmotionRecognizer:
+    """The shared recognizer of ``recognizer``'s model (its loaded classifier, not a copy) with the
+    detector named ``detector``. Raises ValueError or RuntimeError with a plain message when that
+    detector cannot be made, ModelError when the model cannot be loaded."""
+    folder = models_dir()
+    return _recognizer_with(recognizer.name, str(folder), _model_stamp(recognizer.name, folder), detector)
+
+
+def detector_selector(page: str) -> str:
+    """The sidebar "Face detector" selector of a page ("photo" or "live"); returns the chosen name.
+
+    Each page has its own session_state key and default. Streamlit forgets a widget's value when a
+    run does not draw it (another page), so the choice is also kept under a plain key and restored.
+    """
+    key, default = DETECTOR_KEYS[page], DEFAULT_DETECTORS[page]
+    names = faces.available_detectors()
+    kept = f"_{key}_choice"
+    if st.session_state.get(key) not in names:  # first visit, back from another page, or gone
+        previous = st.session_state.get(kept)
+        st.session_state[key] = previous if previous in names else (default if default in names else names[0])
+    choice = st.sidebar.selectbox(
+        "Face detector", names, key=key, format_func=lambda n: faces.DETECTORS[n].label,
+        help="How faces are found before their emotion is read.\n\n" + "\n\n".join(
+            f"**{faces.DETECTORS[n].label}**: {faces.DETECTORS[n].help}" for n in names),
+    )
+    st.session_state[kept] = choice
+    return choice
+
+
+def selected_recognizer_with_detector(page: str) -> tuple[EmotionRecognizer, str]:
+    """The sidebar's model with the page's chosen face detector, and the detector's name.
+
+    When the chosen detector cannot be made, a plain message says so and the page's default
+    detector is used instead (if that fails too, the page stops there).
+    """
+    base = selected_recognizer()
+    choice = detector_selector(page)
+    try:
+        return recognizer_with_detector(base, choice), choice
+    except (ValueError, RuntimeError) as exc:
+        fallback = DEFAULT_DETECTORS[page]
+        if choice == fallback:
+            st.error(f"The face detector cannot be used. {exc}")
+            st.stop()
+        label = faces.DETECTORS[fallback].label
+        st.error(f"The face detector '{faces.DETECTORS[choice].label}' cannot be used. {exc} "
+                 f"This page uses '{label}' instead.")
+        try:
+            return recognizer_with_detector(base, fallback), fallback
+        except (ValueError, RuntimeError) as exc2:
+            st.error(f"The face detector '{label}' cannot be used either. {exc2}")
+            st.stop()
 
 
 def _preferred(names: list[str]) -> str:

@@ -163,3 +163,125 @@ def test_timeline_keeps_the_last_30_seconds(recognizer):
 def test_media_constraints():
     assert MEDIA_CONSTRAINTS["audio"] is False
     assert MEDIA_CONSTRAINTS["video"]["width"]["max"] == 640
+
+
+# --- The face detector selector ----------------------------------------------------------------
+
+
+def test_live_page_detector_defaults_to_the_fast_haar(open_page):
+    from fer_core.faces import DETECTORS, available_detectors
+
+    at = open_page(PAGE)
+    box = at.sidebar.selectbox(key="live_detector")
+    assert box.label == "Face detector" and box.value == "haar-fast"
+    assert box.options == [DETECTORS[n].label for n in available_detectors()]
+    analyzer = at.session_state["live_session"].analyzer
+    assert analyzer.recognizer.detector.max_side == 320  # the half-size copy: haar-fast's detector
+
+
+def test_live_page_accepts_another_detector(open_page):
+    from fer_core.faces import available_detectors
+
+    at = open_page(PAGE)
+    live = at.session_state["live_session"]
+    first = live.analyzer
+    choice = "blazeface" if "blazeface" in available_detectors() else "haar"
+    at.sidebar.selectbox(key="live_detector").set_value(choice).run()
+    assert not at.exception and not at.error
+    assert at.sidebar.selectbox(key="live_detector").value == choice
+    assert at.session_state["live_session"] is live  # the same stream and queue…
+    assert live.analyzer is not first  # …with a new analyzer for the new detector
+    assert live.analyzer.recognizer.detector is not first.recognizer.detector
+    assert live.analyzer.recognizer.classifier is first.recognizer.classifier  # the model is shared, not reloaded
+    again = live.analyzer
+    at.run()  # a rerun with nothing changed keeps the analyzer (its smoothing and tracking state)
+    assert live.analyzer is again
+
+
+def test_each_page_keeps_its_own_detector(open_page):
+    at = open_page("app_pages/photo.py")
+    assert at.sidebar.selectbox(key="photo_detector").value == "haar"
+    at.sidebar.selectbox(key="photo_detector").set_value("haar-fast").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="live_detector").value == "haar-fast"  # the live page's own default
+    at.sidebar.selectbox(key="live_detector").set_value("haar").run()
+    at.switch_page("app_pages/photo.py").run()
+    assert at.sidebar.selectbox(key="photo_detector").value == "haar-fast"  # kept across the page change
+    at.switch_page(PAGE).run()
+    assert at.sidebar.selectbox(key="live_detector").value == "haar"
+
+
+def test_switching_detector_replaces_the_analyzer_and_frames_keep_coming(recognizer):
+    from fer_core.faces import available_detectors, make_detector
+
+    fast = EmotionRecognizer(recognizer.classifier, make_detector("haar-fast"), name=recognizer.name)
+    other = "blazeface" if "blazeface" in available_detectors() else "haar"
+    second = EmotionRecognizer(recognizer.classifier, make_detector(other), name=recognizer.name)
+    live = LiveSession(fast, smoothing=3)
+    frame = av.VideoFrame.from_ndarray(webcam_frame(), format="bgr24")
+
+    def feed(n: int) -> list[FrameReport]:
+        for _ in range(n):
+            live.on_frame(frame)
+        reports = live.next_reports(timeout=5)
+        assert len(reports) == n
+        return reports
+
+    before = feed(3)
+    first = live.analyzer
+    live.configure(fast, 3)
+    assert live.analyzer is first  # nothing changed: the same analyzer
+    live.configure(second, 3)
+    assert live.analyzer is not first and live.analyzer.recognizer is second
+    assert first.recognizer is fast  # the old analyzer was not mutated (another thread may hold it)
+    after = feed(3)
+    for reports in (before, after):
+        assert all(r.error is None for r in reports)
+        face = reports[-1].main_face
+        assert face is not None and face.label == "Happy"
+        x, y, w, h = face.box
+        fx, fy, fw, fh = ASTRONAUT_FACE
+        assert abs((x - 64) - fx) < fw / 3 and abs(y - fy) < fh / 3
+    # The new analyzer's first frame is a whole-frame search with the new detector (a fresh tracker):
+    # its box is that detector's own box, not haar-fast's.
+    boxes = second.detector.detect(webcam_frame())
+    assert after[0].main_face.box == max(boxes, key=lambda b: b[2] * b[3])
+    assert before[0].main_face.box != after[0].main_face.box
+    live.configure(second, 1)  # smoothing still replaces it too
+    assert live.analyzer.smoothing == 1 and live.analyzer.recognizer is second
+
+
+def test_switching_detector_while_another_thread_streams(recognizer):
+    """The WebRTC thread keeps calling on_frame while the page swaps detectors: no frame fails."""
+    from fer_core.faces import make_detector
+
+    recs = [EmotionRecognizer(recognizer.classifier, make_detector(n), name=recognizer.name)
+            for n in ("haar-fast", "haar")]
+    live = LiveSession(recs[0], smoothing=3, maxsize=1000)
+    frame = av.VideoFrame.from_ndarray(webcam_frame(), format="bgr24")
+    stop = threading.Event()
+
+    def stream():
+        while not stop.is_set():
+            live.on_frame(frame)
+
+    worker = threading.Thread(target=stream)
+    worker.start()
+    reports, analyzers = [], []
+    try:
+        for i in range(6):
+            live.configure(recs[i % 2], 3)
+            analyzers.append(live.analyzer)
+            got = live.next_reports(timeout=30)
+            assert got  # frames keep being processed after each change
+            reports += got
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    reports += live.next_reports(timeout=1)
+    assert all(r.error is None for r in reports)
+    assert reports[-1].main_face is not None and reports[-1].main_face.label == "Happy"
+    assert len({id(a) for a in analyzers}) == 6  # every change of detector gave a new analyzer
+    assert [a.recognizer for a in analyzers] == [recs[i % 2] for i in range(6)]

