@@ -15,13 +15,14 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import charts
 from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, Timeline, emotion_text, fps_text,
-                            rtc_configuration)
+                            latest_frame_relay, rtc_configuration)
 from dashboard.state import selected_recognizer_with_detector
 from fer_core import EMOTION_COLORS, EMOTIONS
 
 TEXT_EVERY = 0.2  # seconds between updates of the label, the fps figure and the bars
 CHART_EVERY = 1.0  # seconds between redraws of the timeline
 TIMELINE_POINTS = 300  # the timeline is thinned to at most this many points per emotion
+STALE_SECONDS = 3.0  # without a frame for this long (camera unplugged), the label goes back to waiting
 
 st.title("Live camera")
 recognizer, detector = selected_recognizer_with_detector("live")  # the sidebar's model and detector
@@ -49,6 +50,7 @@ def _secrets():
 
 
 st.caption("Press **Start** and allow the camera. Frames are analysed on this machine and never stored.")
+latest_frame_relay()  # frames that cannot be handled in time are dropped, not queued (memory stays flat)
 ctx = webrtc_streamer(
     key="fer-live",
     mode=WebRtcMode.SENDRECV,
@@ -124,8 +126,12 @@ if ctx.state.playing:
             timeline.add(report)
         now = time.monotonic()
         if not reports:
-            # No frame for a while (camera starting or paused). Writing to the page also lets
-            # Streamlit stop this loop when the user presses Stop.
+            # No frame for a while (camera starting, paused or unplugged). Writing to the page also
+            # lets Streamlit stop this loop when the user presses Stop.
+            if latest is not None and time.time() - latest.time > STALE_SECONDS:
+                latest = None  # no stale label: back to waiting for the camera
+                fps_box.markdown(fps_html(None), unsafe_allow_html=True)
+                bars_box.markdown(bars_html(None), unsafe_allow_html=True)
             emotion_box.markdown(emotion_html(latest), unsafe_allow_html=True)
             continue
         latest = reports[-1]

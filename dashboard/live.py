@@ -3,6 +3,7 @@ queue through which results leave the WebRTC thread for the page."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -28,6 +29,55 @@ MEDIA_CONSTRAINTS = {
 QUEUE_SIZE = 90  # about 3 s of reports; when full the oldest is dropped
 TIMELINE_SECONDS = 30.0
 TRACK_EVERY = 10  # whole-frame face search every this many frames; near the known faces in between
+
+
+def latest_frame_relay() -> bool:
+    """Make streamlit-webrtc relay only the newest video frame between the camera, the frame callback
+    and the encoder, dropping the frames that could not be handled in time. Returns True when the
+    server's relay is (now) one of these.
+
+    streamlit-webrtc passes every stream through one aiortc MediaRelay per server, whose default
+    ``subscribe(buffered=True)`` queues every frame without limit. The outgoing track yields one frame
+    per incoming frame (30 fps), so whenever encoding the annotated frames back to the browser is
+    slower than that (a busy CPU, several streams) ~1 MB frames pile up: the server grew by 50-100 MB
+    a minute on a loaded 2-core machine. Unbuffered, each consumer takes the latest frame, as a live
+    view should. Called before every webrtc_streamer call, so it is in place before the process's
+    first stream; a no-op outside a Streamlit server (AppTest, scripts).
+    """
+    from streamlit.runtime.runtime import Runtime
+    from streamlit_webrtc import relay as webrtc_relay
+    from streamlit_webrtc.eventloop import get_global_event_loop, loop_context
+
+    if not Runtime.exists():
+        return False
+    runtime = Runtime.instance()
+    attr = webrtc_relay._SERVER_GLOBAL_RELAY_ATTR_NAME_
+    relay_class = _latest_frame_relay_class()
+    current = getattr(runtime, attr, None)
+    if isinstance(current, relay_class):
+        return True
+    if current is not None:  # a buffered relay carries streams already: replacing it would cut them
+        log.warning("streamlit-webrtc's relay was created before the live page could make it unbuffered")
+        return False
+    with loop_context(get_global_event_loop()):
+        setattr(runtime, attr, relay_class())
+    return True
+
+
+@functools.cache
+def _latest_frame_relay_class():
+    # aiortc is imported here, not at the top: importing it after TensorFlow in one process crashes,
+    # and tests import this module next to training code.
+    from aiortc.contrib.media import MediaRelay
+
+    class LatestFrameRelay(MediaRelay):
+        """A MediaRelay whose video subscribers get the newest frame instead of a growing queue
+        (audio would keep its buffer: dropped audio frames are audible gaps)."""
+
+        def subscribe(self, track, buffered: bool = True):
+            return super().subscribe(track, buffered=buffered and track.kind != "video")
+
+    return LatestFrameRelay
 
 
 def _normalize_rtc(value) -> dict:
