@@ -1,0 +1,152 @@
+"""The live page's plumbing under stress, without a browser: the frame callback (as streamlit-webrtc
+calls it, with av.VideoFrame objects as the camera sends them) survives odd frame sizes and a failing
+frame, and the relay between camera, callback and encoder keeps only the newest frame instead of
+queueing every frame when the server falls behind (the memory growth of a long stream)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import av
+import numpy as np
+import pytest
+
+from dashboard.live import LiveSession, _latest_frame_relay_class, emotion_text, latest_frame_relay
+from fer_core import EmotionRecognizer
+from fer_core.registry import list_models
+
+from .fixtures import astronaut_bgr
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    names = list_models()
+    assert names, "no shipped model in models/"
+    return EmotionRecognizer.load(names[0])
+
+
+def camera_frame(width: int = 640, height: int = 480) -> av.VideoFrame:
+    """A camera-like frame with the astronaut's face, as WebRTC delivers it: yuv420p."""
+    image = np.full((height, width, 3), 90, np.uint8)
+    face = astronaut_bgr()
+    h, w = min(height, 512), min(width, 512)
+    image[:h, :w] = face[:h, :w]
+    return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+
+
+@pytest.mark.parametrize("size", [(641, 481), (639, 479), (513, 17), (17, 513), (2, 2), (1281, 721)])
+def test_callback_takes_odd_sized_camera_frames(recognizer, size):
+    """Odd widths and heights (4:2:0 chroma rounds up), slivers and a frame larger than asked for."""
+    live = LiveSession(recognizer)
+    frame = camera_frame(*size)
+    out = live.on_frame(frame)
+    assert isinstance(out, av.VideoFrame)
+    assert (out.width, out.height) == size
+    (report,) = live.next_reports(timeout=5)
+    assert report.error is None
+    if size in [(641, 481), (639, 479)]:  # a webcam's frame with the face in full
+        assert report.main_face is not None and report.main_face.label == "Happy"
+
+
+def test_callback_survives_a_size_change_mid_stream(recognizer):
+    """A camera switching resolution (another camera picked, a phone turned) mid-stream."""
+    live = LiveSession(recognizer)
+    for size in [(640, 480)] * 3 + [(1281, 721)] * 3 + [(321, 241)] * 2 + [(640, 480)] * 2:
+        out = live.on_frame(camera_frame(*size))
+        assert (out.width, out.height) == size
+    reports = live.next_reports(timeout=5)
+    assert len(reports) == 10 and all(r.error is None for r in reports)
+    assert reports[-1].main_face is not None
+
+
+def test_one_failing_frame_is_passed_on_plain_and_the_stream_goes_on(recognizer, monkeypatch):
+    live = LiveSession(recognizer)
+    frame = camera_frame()
+    plain = frame.to_ndarray(format="bgr24")
+    assert not np.array_equal(live.on_frame(frame).to_ndarray(format="bgr24"), plain)  # annotated
+
+    def broken(faces):
+        raise RuntimeError("the model failed")
+
+    monkeypatch.setattr(recognizer, "classify", broken)
+    out = live.on_frame(frame)
+    np.testing.assert_array_equal(out.to_ndarray(format="bgr24"), plain)  # the frame as it came
+    monkeypatch.undo()
+    assert not np.array_equal(live.on_frame(frame).to_ndarray(format="bgr24"), plain)
+
+    ok, failed, ok_again = live.next_reports(timeout=5)
+    assert ok.error is None and ok_again.error is None
+    assert failed.error == "This frame could not be analysed: the model failed"
+    assert failed.main_face is None and emotion_text(failed) == "No face in view"
+
+
+def test_a_frame_that_cannot_be_converted_is_passed_on(recognizer):
+    class Undecodable:
+        def to_ndarray(self, format=None):
+            raise ValueError("unsupported pixel format")
+
+    frame = Undecodable()
+    live = LiveSession(recognizer)
+    assert live.on_frame(frame) is frame
+    assert live.next_reports(timeout=0.05) == []
+
+
+# --------------------------------------------------------------------------------------------- the relay
+
+class BurstCamera:
+    """An aiortc video track that delivers ``n`` camera frames as fast as it is read, then stalls."""
+
+    def __new__(cls, n: int):
+        from aiortc.mediastreams import MediaStreamTrack
+
+        class Track(MediaStreamTrack):
+            kind = "video"
+
+            def __init__(self):
+                super().__init__()
+                self.sent = 0
+                self.image = camera_frame(320, 240).to_ndarray(format="bgr24")
+
+            async def recv(self):
+                if self.sent >= n:
+                    await asyncio.sleep(3600)  # the camera has nothing new (cancelled at the end)
+                await asyncio.sleep(0)
+                self.sent += 1
+                frame = av.VideoFrame.from_ndarray(self.image, format="bgr24")  # a new frame each time
+                frame.pts = self.sent
+                return frame
+
+        return Track()
+
+
+async def _fall_behind(relay, n: int = 60):
+    """The consumer (the frame callback, the encoder) reads one frame, is busy while the camera sends
+    the other ``n - 1``, then reads again. Returns the two frames' numbers and how many wait."""
+    camera = BurstCamera(n)
+    proxy = relay.subscribe(camera)
+    first = (await proxy.recv()).pts  # starts the relay
+    while camera.sent < n:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)
+    second = (await asyncio.wait_for(proxy.recv(), 5)).pts
+    waiting = proxy._queue.qsize() if proxy._queue is not None else 0
+    proxy.stop()
+    return (first, second), waiting
+
+
+def test_plain_relay_queues_every_frame_the_consumer_misses():
+    """The reason for latest_frame_relay: aiortc's default relay keeps every frame (~1 MB each at
+    640x480) for a consumer that falls behind."""
+    from aiortc.contrib.media import MediaRelay
+
+    got, waiting = asyncio.run(_fall_behind(MediaRelay()))
+    assert got == (1, 2) and waiting == 58
+
+
+def test_latest_frame_relay_keeps_only_the_newest_video_frame():
+    got, waiting = asyncio.run(_fall_behind(_latest_frame_relay_class()()))
+    assert got == (1, 60) and waiting == 0  # the newest frame, nothing queued behind it
+
+
+def test_latest_frame_relay_is_a_no_op_outside_a_streamlit_server():
+    assert latest_frame_relay() is False
