@@ -15,9 +15,10 @@ PRESETS = {
     # The seed exactly: Adam, plain cross-entropy, 20 epochs, batch 64, no augmentation.
     "seed": dict(architecture="seed", epochs=20, batch_size=64, learning_rate=1e-3),
     # The default: a BN VGG with augmentation, a mildly class-weighted, label-smoothed loss,
-    # cosine learning-rate decay, then 3 polishing epochs on un-augmented faces.
+    # cosine learning-rate decay, then 3 polishing epochs on un-augmented faces; int8 weights.
     "default": dict(architecture="compact_vgg", epochs=26, batch_size=64, learning_rate=2e-3,
-                    augment=True, class_weight_power=0.5, label_smoothing=0.1, cosine=True, polish_epochs=3),
+                    augment=True, class_weight_power=0.5, label_smoothing=0.1, cosine=True, polish_epochs=3,
+                    quantize=True),
 }
 
 

@@ -43,6 +43,8 @@ class TrainConfig:
     # Extra epochs on un-augmented faces at 5% of the peak rate, after the main schedule: they close
     # the gap between augmented training faces and the clean faces the model meets at test time.
     polish_epochs: int = 0
+    # Store the .tflite weights as int8 (dynamic-range quantization): ~4x faster on a CPU core.
+    quantize: bool = False
     seed: int = 1234
     extra: dict = field(default_factory=dict)
 
@@ -229,12 +231,24 @@ def train(
 
 # --- 4. Publishing: Keras file, TFLite file, history, metrics — all or nothing ---------------
 
-def export_tflite(model, path: Path) -> None:
-    """Convert to a float32 .tflite with a dynamic batch, so the app can classify N faces at once."""
+def export_tflite(model, path: Path, quantize: bool = False) -> None:
+    """Convert to a .tflite with a dynamic batch, so the app can classify N faces at once.
+
+    ``quantize`` stores the weights as int8 (dynamic-range quantization; activations stay float):
+    the interpreter then runs about four times faster with the same predictions on all but a
+    handful of faces.
+    """
     import tensorflow as tf
 
-    model.export(str(path), format="litert", verbose=False,
-                 input_signature=[tf.TensorSpec([None, 48, 48, 1], tf.float32)])
+    signature = [tf.TensorSpec([None, 48, 48, 1], tf.float32)]
+    if not quantize:
+        model.export(str(path), format="litert", verbose=False, input_signature=signature)
+        return
+    with tempfile.TemporaryDirectory() as saved:
+        model.export(saved, format="tf_saved_model", verbose=False, input_signature=signature)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        path.write_bytes(converter.convert())
 
 
 def calibrate(tflite: Path, data: FaceDataset) -> float:
@@ -257,7 +271,7 @@ def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -
     tmp.chmod(0o755)
     try:
         model.save(tmp / "model.keras")
-        export_tflite(model, tmp / "model.tflite")
+        export_tflite(model, tmp / "model.tflite", quantize=info["config"].get("quantize", False))
         (tmp / "history.json").write_text(json.dumps(history, indent=1))
         info["sha256"] = hashlib.sha256((tmp / "model.tflite").read_bytes()).hexdigest()
         info["temperature"] = calibrate(tmp / "model.tflite", data)
