@@ -9,9 +9,11 @@ in a subprocess.
 
 import streamlit as st
 
+from dashboard.privacy import keep_uploads_in_memory
 from dashboard.state import model_selector
 
 st.set_page_config(page_title="Emotion recognition", page_icon="🙂", layout="wide")
+keep_uploads_in_memory()  # photos never touch the disk, not even as the web server's temporary file
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
