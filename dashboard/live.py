@@ -3,6 +3,7 @@ queue through which results leave the WebRTC thread for the page."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -59,7 +60,10 @@ def latest_frame_relay() -> bool:
     if current is not None:  # a buffered relay carries streams already: replacing it would cut them
         log.warning("streamlit-webrtc's relay was created before the live page could make it unbuffered")
         return False
-    with loop_context(get_global_event_loop()):
+    loop = get_global_event_loop()
+    if not isinstance(loop, asyncio.AbstractEventLoop):  # AppTest's runtime has a mock loop: no streams
+        return False
+    with loop_context(loop):
         setattr(runtime, attr, relay_class())
     return True
 
