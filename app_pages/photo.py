@@ -17,7 +17,7 @@ from fer_core.recognizer import MAX_FACES
 
 log = logging.getLogger(__name__)
 
-PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 
 st.title("Analyze a photo")
 recognizer, detector = selected_recognizer_with_detector("photo")  # the sidebar's model and detector
@@ -108,7 +108,7 @@ def show_results(data: bytes, source: str, stem: str) -> None:
 upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a photo"])
 with upload_tab:
     uploaded = st.file_uploader(
-        "Choose a photo (JPEG, PNG, WebP or BMP)", type=PHOTO_TYPES, key="photo_upload",
+        "Choose a photo (JPEG, PNG, WebP, BMP, GIF or TIFF)", type=PHOTO_TYPES, key="photo_upload",
         help="The photo is analysed in memory on this machine and never stored.",
     )
     if uploaded is not None:
