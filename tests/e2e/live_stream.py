@@ -124,9 +124,10 @@ def video_state(driver) -> dict | None:
     return in_iframe(driver, lambda: driver.execute_script(VIDEO_STATE_JS))
 
 
-def _poll(predicate, timeout: float, message: str, interval: float = 0.5):
-    """Poll ``predicate()`` until it returns something truthy; an element that is missing or being
-    re-rendered (the iframe appears late, Streamlit replaces nodes) counts as not yet."""
+def _poll(predicate, timeout: float, message, interval: float = 0.5):
+    """Poll ``predicate()`` until it returns something truthy (``message``, a text or a function giving
+    one, explains a timeout); an element that is missing or being re-rendered (the iframe appears late,
+    Streamlit replaces nodes) counts as not yet."""
     from selenium.common.exceptions import ElementClickInterceptedException, NoSuchElementException, \
         NoSuchFrameException, StaleElementReferenceException
 
@@ -140,7 +141,7 @@ def _poll(predicate, timeout: float, message: str, interval: float = 0.5):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(message)
+            raise AssertionError(message() if callable(message) else message)
         time.sleep(interval)
 
 
@@ -159,7 +160,7 @@ def click_in_iframe(driver, text: str, timeout: float = 60) -> None:
 def start_stream(driver, timeout: float = 120) -> dict:
     """Press Start and wait until the page labels a face; returns the label state."""
     _poll(lambda: label_state(driver).get("text") == WAITING, timeout,
-          f"the page is not waiting for the camera before Start: {label_state(driver)}")
+          lambda: f"the page is not waiting for the camera before Start: {label_state(driver)}")
     click_in_iframe(driver, "Start", timeout)
     return wait_for_label(driver, timeout)
 
@@ -168,9 +169,10 @@ def wait_for_label(driver, timeout: float = 120) -> dict:
     try:
         return _poll(lambda: (s := label_state(driver)).get("emotion") in EMOTIONS and s, timeout, "")
     except AssertionError:
+        component = _safe(lambda: in_iframe(driver, lambda: driver.find_element("tag name", "body").text))
         raise AssertionError(f"no emotion label appeared below the video within {timeout:.0f} s; the page says "
-                             f"{label_state(driver)}, its video {_safe(lambda: video_state(driver))}, the "
-                             f"component {_safe(lambda: in_iframe(driver, lambda: driver.find_element('tag name', 'body').text))!r}") from None
+                             f"{label_state(driver)}, its video {_safe(lambda: video_state(driver))}, "
+                             f"the component {component!r}") from None
 
 
 def _safe(fn):
@@ -193,7 +195,7 @@ def stop_stream(driver, timeout: float = 60) -> None:
 
     _poll(stopped, timeout, "the stream did not stop after Stop")
     _poll(lambda: label_state(driver).get("text") == WAITING, timeout,
-          f"the page still shows a live label after Stop: {label_state(driver)}")
+          lambda: f"the page still shows a live label after Stop: {label_state(driver)}")
 
 
 def unplug_camera(driver) -> int:

@@ -41,9 +41,9 @@ SKIP_TMP = (".org.chromium.", ".com.google.Chrome", "pytest-of-")  # the browser
 
 
 def _copy_app(dest: Path) -> Path:
-    """The app files of this checkout (tracked or new, not ignored) and one shipped model, copied into ``dest``."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *APP_PATHS], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()
+    """The app files of this checkout (tracked or new, not ignored) and one model, copied into ``dest``."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *APP_PATHS],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     assert "app.py" in files, files
     for rel in files:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
