@@ -23,6 +23,15 @@ def astronaut_bgr() -> np.ndarray:
 ASTRONAUT_FACE = (170, 30, 120, 140)
 
 
+def overlap(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return iw * ih / float(aw * ah + bw * bh - iw * ih)
+
+
 @pytest.fixture(scope="session")
 def fer_path() -> str:
     path = os.environ.get("FER2013_PATH")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from fer_core import EMOTION_COLORS, EMOTIONS, EmotionRecognizer
 
-from .conftest import plotly_values
+from .conftest import overlap, plotly_values
 from .fixtures import ASTRONAUT_FACE, astronaut_bgr, encode, group_photo
 
 PAGE = "app_pages/photo.py"
@@ -35,14 +35,6 @@ def upload(at, name: str, data: bytes, mime: str = "image/jpeg"):
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
-
-
-def overlap(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return iw * ih / float(aw * ah + bw * bh - iw * ih)
 
 
 @pytest.fixture

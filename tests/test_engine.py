@@ -7,15 +7,7 @@ from fer_core import EMOTIONS, EmotionRecognizer, draw_results
 from fer_core.preprocess import crop_faces, normalize, to_gray
 from fer_core.registry import list_models
 
-from .conftest import ASTRONAUT_FACE
-
-
-def overlap(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return iw * ih / float(aw * ah + bw * bh - iw * ih)
+from .conftest import ASTRONAUT_FACE, overlap
 
 
 def test_emotions_in_fer2013_order():
