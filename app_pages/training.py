@@ -52,7 +52,8 @@ def show_model(name: str) -> None:
     if info.get("best_epoch"):
         details.append(f"best epoch {info['best_epoch']}")
     if info.get("training_seconds"):
-        details.append(f"{info['training_seconds'] / 60:.0f} min of training")
+        where = f" on {info['trained_on'].split(',')[0]}" if info.get("trained_on") else ""
+        details.append(f"{info['training_seconds'] / 60:.0f} min of training{where}")
     if cfg.get("batch_size"):
         details.append(f"batch size {cfg['batch_size']}")
     if info.get("train_images"):
@@ -61,7 +62,14 @@ def show_model(name: str) -> None:
         st.caption(" · ".join(details))
 
     st.markdown("**Learning curves**")
-    if history and history.get("epoch"):
+    if history and history.get("members"):  # an ensemble: one network per member, averaged
+        st.caption(f"An ensemble: it averages the probabilities of {len(history['members'])} networks "
+                   f"({', '.join(history['members'])}), each trained on its own; their curves:")
+        c1, c2 = st.columns(2)
+        for col, metric, label in ((c1, "val_accuracy", "PublicTest accuracy"), (c2, "accuracy", "Training accuracy")):
+            col.plotly_chart(charts.compare_curves(history["members"], metric, title=f"{name}'s members: {label}"),
+                             key=f"{metric}-{name}", config=charts.STATIC)
+    elif history and history.get("epoch"):
         c1, c2 = st.columns(2)
         c1.plotly_chart(charts.training_curves(history, "accuracy"), key=f"acc-{name}", config=charts.STATIC)
         c2.plotly_chart(charts.training_curves(history, "loss"), key=f"loss-{name}", config=charts.STATIC)
@@ -124,6 +132,14 @@ if scored:
         hide_index=True, width="stretch",
         column_config={f"{s} accuracy": st.column_config.NumberColumn(format="percent") for s in TEST_SPLITS},
     )
+
+histories = {n: read_json(n, "history.json", folder) for n in names}
+histories = {n: h for n, h in histories.items() if h and h.get("epoch")}
+if len(histories) > 1:
+    st.markdown("**Learning curves side by side** (the epoch kept is the one with the best PublicTest accuracy)")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(charts.compare_curves(histories, "val_accuracy"), key="compare-val-acc", config=charts.STATIC)
+    c2.plotly_chart(charts.compare_curves(histories, "val_loss"), key="compare-val-loss", config=charts.STATIC)
 
 
 # --- 3. One test image through the selected model ------------------------------------------------

@@ -91,6 +91,26 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], normalize: bool = False, 
     return fig
 
 
+def compare_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "val_accuracy",
+                   height: int = 340, title: str | None = None) -> go.Figure:
+    """One line per model: ``metric`` (PublicTest accuracy by default) against the epoch, so a new
+    model's curve sits beside the earlier ones."""
+    label = {"val_accuracy": "PublicTest accuracy", "val_loss": "PublicTest loss",
+             "accuracy": "Training accuracy", "loss": "Training loss"}.get(metric, metric)
+    fig = go.Figure()
+    for name, history in histories.items():
+        values = list((history or {}).get(metric) or [])
+        if values:
+            epochs = list(history.get("epoch") or range(1, len(values) + 1))[: len(values)]
+            fig.add_trace(go.Scatter(x=epochs, y=values, name=name, mode="lines",
+                                     hovertemplate=name + ", epoch %{x}: %{y:.3~f}<extra></extra>"))
+    fig.update_layout(title=title or f"{label} per epoch, all models", height=height, legend=_LEGEND, **_LAYOUT)
+    fig.update_xaxes(title="epoch")
+    if metric.endswith("accuracy"):
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
 def split_accuracy(accuracies: Mapping[str, Mapping[str, float]], height: int = 320) -> go.Figure:
     """Grouped bars: for each model, its PublicTest and PrivateTest accuracy side by side."""
     models = list(accuracies)

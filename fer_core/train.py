@@ -39,6 +39,7 @@ class TrainConfig:
     augment: bool = False  # flips, shifts, small rotations and zooms, random erasing
     class_weight_power: float = 0.0  # 0 = plain loss; 0.5 = weights ∝ 1/sqrt(class frequency)
     label_smoothing: float = 0.0
+    mixup: float = 0.0  # > 0: blend pairs of (augmented) faces and their targets, λ ~ Beta(mixup, mixup)
     cosine: bool = False  # cosine learning-rate decay with a short warm-up
     # Extra epochs on un-augmented faces at 5% of the peak rate, after the main schedule: they close
     # the gap between augmented training faces and the clean faces the model meets at test time.
@@ -88,8 +89,22 @@ def make_datasets(data: FaceDataset, cfg: TrainConfig):
     if cfg.augment:
         augment = augmenter(cfg.seed)
         train = plain.map(lambda x, y, w: (augment(x, training=True), y, w), num_parallel_calls=tf.data.AUTOTUNE)
+    if cfg.mixup > 0:
+        train = train.map(lambda x, y, w: mixup(x, y, w, cfg.mixup), num_parallel_calls=tf.data.AUTOTUNE)
     val = tf.data.Dataset.from_tensor_slices((normalize(x_val), onehot(y_val))).batch(256)
     return train.prefetch(tf.data.AUTOTUNE), plain.prefetch(tf.data.AUTOTUNE), val, len(x_train)
+
+
+def mixup(x, y, w, alpha: float):
+    """Blend each face of a batch with another one of the same batch, targets and weights alike,
+    with one λ ~ Beta(alpha, alpha) per batch (Zhang et al. 2018)."""
+    import tensorflow as tf
+
+    a = tf.random.gamma([], alpha)
+    lam = a / (a + tf.random.gamma([], alpha))
+    j = tf.random.shuffle(tf.range(tf.shape(x)[0]))
+    mix = lambda t: lam * t + (1 - lam) * tf.gather(t, j)  # noqa: E731
+    return mix(x), mix(y), mix(w)
 
 
 def augmenter(seed: int):

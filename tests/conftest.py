@@ -43,6 +43,17 @@ def fer_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def ferplus_path() -> str:
+    """FER+'s fer2013new.csv (the crowd votes), row i = FER-2013 row i; CI sets $FERPLUS_PATH."""
+    path = os.environ.get("FERPLUS_PATH")
+    if not path:
+        pytest.skip("FERPLUS_PATH is not set (CI sets it to FER+'s fer2013new.csv)")
+    if not Path(path).exists():
+        pytest.fail(f"FERPLUS_PATH points to {path}, which does not exist")
+    return path
+
+
+@pytest.fixture(scope="session")
 def fer_data(fer_path):
     from fer_core.data import load_fer2013
 

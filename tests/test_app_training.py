@@ -43,9 +43,21 @@ def test_metrics_page_shows_every_shipped_model(open_page):
     heatmaps = [s for s in specs if s["data"][0]["type"] == "heatmap"]
     curves = [s for s in specs if s["layout"].get("title", {}).get("text", "").endswith("per epoch")]
     assert len(heatmaps) == len(names)
-    assert len(curves) == 2 * len(names)  # accuracy and loss for each model
+    histories = {n: read_json(n, "history.json") for n in names}
+    singles = [n for n in names if "epoch" in histories[n]]
+    ensembles = [n for n in names if "members" in histories[n]]
+    assert sorted(singles + ensembles) == sorted(names)
+    assert len(curves) == 2 * len(singles)  # accuracy and loss for each single network
 
-    for name in names:
+    for name in ensembles:  # an ensemble shows its members' curves, one line each
+        title = f"{name}'s members: PublicTest accuracy"
+        (chart,) = [s for s in specs if s["layout"].get("title", {}).get("text") == title]
+        members = histories[name]["members"]
+        assert [t["name"] for t in chart["data"]] == list(members)
+        for trace in chart["data"]:
+            assert np.allclose(plotly_values(trace["y"]), members[trace["name"]]["val_accuracy"])
+
+    for name in singles:
         history = read_json(name, "history.json")
         acc = next(s for s in curves if s["layout"]["title"]["text"] == "Accuracy per epoch"
                    and len(plotly_values(s["data"][0]["y"])) == len(history["accuracy"])
@@ -60,6 +72,22 @@ def test_metrics_page_shows_every_shipped_model(open_page):
         assert list(trace["x"]) == names
         expected = [read_json(n, "metrics.json")[trace["name"]]["accuracy"] for n in names]
         assert np.allclose(plotly_values(trace["y"]), expected)
+
+
+def test_learning_curves_of_all_models_side_by_side(open_page):
+    at = open_page(PAGE)
+    names = [n for n in shipped() if "epoch" in read_json(n, "history.json")]  # single networks
+    assert len(names) >= 3  # the default, the model it replaced, the seed
+    specs = {json.loads(c.proto.spec)["layout"].get("title", {}).get("text", ""): json.loads(c.proto.spec)
+             for c in at.get("plotly_chart")}
+    for title, key in (("PublicTest accuracy per epoch, all models", "val_accuracy"),
+                       ("PublicTest loss per epoch, all models", "val_loss")):
+        traces = specs[title]["data"]
+        assert [t["name"] for t in traces] == names
+        for trace in traces:
+            history = read_json(trace["name"], "history.json")
+            assert np.allclose(plotly_values(trace["y"]), history[key])
+            assert list(plotly_values(trace["x"])) == history["epoch"]
 
 
 def test_confusion_matrix_counts_and_per_emotion_table(open_page):

@@ -16,11 +16,10 @@ def test_emotions_in_fer2013_order():
 
 def test_shipped_models_are_listed_default_first():
     names = list_models()
-    assert "seed" in names and "default" in names
-    assert names[:2] == ["default", "seed"]
+    assert names[:4] == ["default", "ensemble", "compact-v1", "seed"]
 
 
-@pytest.mark.parametrize("name", ["default", "seed"])
+@pytest.mark.parametrize("name", ["default", "ensemble", "compact-v1", "seed"])
 def test_analyze_reads_the_astronauts_smile(astronaut_bgr, name):
     rec = EmotionRecognizer.load(name)
     results = rec.analyze(astronaut_bgr)

@@ -136,3 +136,30 @@ def test_a_new_finished_run_replaces_the_model_completely(published, tiny, cfg, 
     assert after["model.tflite"] != before["model.tflite"]
     assert read_json(NAME, "info.json", published)["config"]["batch_size"] == 32 != first_info["config"]["batch_size"]
     assert leftovers(published) == [] and list_models(published) == [NAME]
+
+
+def test_mixup_blends_faces_targets_and_weights(tiny):
+    from dataclasses import replace
+
+    cfg = replace(TrainConfig(), augment=False, mixup=0.4, class_weight_power=0.5, batch_size=64)
+    train_ds, plain_ds, _, _ = train_mod.make_datasets(tiny, cfg)
+    (x, y, w), (x0, y0, w0) = next(iter(train_ds)), next(iter(plain_ds))
+    x, y, w = x.numpy(), y.numpy(), w.numpy()
+    assert x.shape == (64, 48, 48, 1) and y.shape == (64, 7) and w.shape == (64,)
+    np.testing.assert_allclose(y.sum(axis=1), 1, atol=1e-5)  # still a distribution over the 7 emotions
+    assert (x >= 0).all() and (x <= 1).all()
+    # Blended targets have two emotions (the plain one-hot targets have one); with λ ~ Beta(0.4, 0.4)
+    # almost every batch mixes, so over a few batches some surely do.
+    mixed = [((b[1].numpy() > 1e-6).sum(axis=1) >= 2).any() for b in train_ds.take(5)]
+    assert any(mixed)
+    assert ((y0.numpy() > 0).sum(axis=1) == 1).all()
+
+
+def test_wide_vgg_is_compact_vgg_at_one_and_a_half_width():
+    from fer_core.architectures import ARCHITECTURES
+
+    wide, compact = ARCHITECTURES["wide_vgg"](), ARCHITECTURES["compact_vgg"]()
+    assert wide.output_shape == compact.output_shape == (None, 7)
+    convs = [l.filters for l in wide.layers if l.__class__.__name__ == "Conv2D"]
+    assert convs == [48, 48, 96, 96, 192, 192, 384, 384]
+    assert 2.5e6 < wide.count_params() < 2.8e6
