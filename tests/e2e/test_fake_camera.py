@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from fer_core import HaarFaceDetector
 
-from .fake_camera import moving_face_frames, read_y4m, write_y4m
+from .fake_camera import draw_frame_index, moving_face_frames, read_frame_index, read_y4m, write_y4m
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +50,20 @@ def test_writer_refuses_odd_sizes_and_wrong_frames(tmp_path):
         write_y4m(tmp_path / "wrong.y4m", [np.zeros((10, 10, 3), np.uint8)], 640, 480, 30)
     with pytest.raises(ValueError, match="no frames"):
         write_y4m(tmp_path / "empty.y4m", [], 640, 480, 30)
+
+
+def test_every_frame_carries_its_number(camera_frames):
+    """The strip in the top-left corner reads back as the frame's number, also after the damage a
+    video stream does (scaled to half size, JPEG at quality 25), and reads as nothing where there is
+    no strip or a smeared one."""
+    assert [read_frame_index(f) for f in camera_frames] == list(range(300))
+    for i in (0, 1, 150, 255, 299):
+        small = cv2.resize(camera_frames[i], (320, 240), interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 25])
+        assert ok and read_frame_index(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)) == i
+    plain = next(iter(moving_face_frames(frame_index=False)))
+    assert read_frame_index(plain) is None
+    half = cv2.addWeighted(draw_frame_index(plain.copy(), 21), 0.5, draw_frame_index(plain.copy(), 42), 0.5, 0)
+    assert read_frame_index(half) is None  # two frames blended: neither number
+    with pytest.raises(ValueError, match="does not fit"):
+        draw_frame_index(plain.copy(), 512)
