@@ -145,8 +145,10 @@ def model_selector() -> str | None:
         st.session_state[MODEL_KEY] = _preferred(names)
     choice = st.sidebar.selectbox(
         "Model", names, key=MODEL_KEY,
-        help="The emotion network used on every page. 'default' is the best shipped model; "
-             "'seed' the original small CNN; others were trained from this app or the command line.",
+        help="The emotion network used on every page. 'default' is the best single network, fast "
+             "enough for live video; 'ensemble' averages three networks: the most accurate, about five "
+             "times slower, for photos; 'compact-v1' is the default's network trained on a CPU for fewer "
+             "epochs; 'seed' the original small CNN; others were trained from this app or the command line.",
     )
     info = registry.read_json(choice, "metrics.json", models_dir()) or {}
     acc = info.get("PrivateTest", {}).get("accuracy")

@@ -65,11 +65,15 @@ def test_curves_and_confusion_matrix_render_for_the_shipped_models(app_server, m
         charts = wait_until(charts_in_tab, 60, f"the '{name}' tab did not show its three charts")
         traces = [t for c in charts for t in c["traces"]]
 
-        # Learning curves: train and validation, per epoch, exactly the model's history.
-        for key in ("accuracy", "val_accuracy", "loss", "val_loss"):
-            curve = _trace_with(traces, history[key])
-            assert curve is not None, f"{name}: no curve with the history's {key}"
-            assert list(curve["x"]) == list(history["epoch"]), f"{name}: {key} is not drawn per epoch"
+        # Learning curves: train and validation, per epoch, exactly the model's history (an ensemble:
+        # each member's PublicTest and training accuracy).
+        members = history["members"] if "members" in history else {name: history}
+        keys = ("val_accuracy", "accuracy") if "members" in history else ("accuracy", "val_accuracy", "loss", "val_loss")
+        for member, h in members.items():
+            for key in keys:
+                curve = _trace_with(traces, h[key])
+                assert curve is not None, f"{name}: no curve with {member}'s {key}"
+                assert list(curve["x"]) == list(h["epoch"]), f"{name}: {member}'s {key} is not drawn per epoch"
 
         # Confusion matrix: 7×7, emotions on both axes, the PublicTest matrix normalized per row.
         (heat,) = [t for t in traces if t["type"] == "heatmap"]
