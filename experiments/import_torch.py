@@ -116,6 +116,8 @@ def main(argv=None):
     if a.name and len(a.results) > 1 and not a.ensemble:
         ap.error("--name takes a single result file (or --ensemble)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
     from fer_core.train import publish
 
     data = load_fer2013(a.data)
@@ -133,6 +135,13 @@ def main(argv=None):
         jobs = [(name, ensemble([(j[0], j[1]) for j in jobs]), info, history)]
     for name, model, info, history in jobs:
         target = publish(model, history, info, data, Path(a.models_dir) / name)
+        if a.ensemble:
+            # One file per member instead of one 26 MB model.keras (files over 20 MB stay out of the repo).
+            (target / "model.keras").unlink()
+            (target / "members").mkdir()
+            for member in model.layers[1:-1]:
+                keras_model = keras.Model(member.inputs[0], member.outputs[0])
+                keras_model.save(target / "members" / f"{member.name.split('_', 2)[2]}.keras")
         m = json.loads((target / "metrics.json").read_text())
         epochs = f"{info['config']['epochs']}+{info['config']['polish_epochs']}" if "epochs" in info["config"] else "—"
         print(f"| {name} | {epochs} "

@@ -33,10 +33,12 @@ def test_metrics_json_is_reproduced(recomputed, name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_model_folder_is_complete(name):
     folder = model_dir(name)
-    for f in ("model.keras", "model.tflite", "history.json", "metrics.json", "info.json"):
-        assert (folder / f).is_file(), f"{folder / f} is missing"
     history = read_json(name, "history.json")
     info = read_json(name, "info.json")
+    # An ensemble keeps one Keras file per member (members/NAME.keras) instead of one large model.keras.
+    keras_files = [f"members/{m['name']}.keras" for m in info["members"]] if "members" in info else ["model.keras"]
+    for f in keras_files + ["model.tflite", "history.json", "metrics.json", "info.json"]:
+        assert (folder / f).is_file(), f"{folder / f} is missing"
     # A single network: its curves; an ensemble: each member's curves and configuration.
     members = history["members"] if "members" in history else {name: history}
     configs = {m["name"]: m["config"] for m in info["members"]} if "members" in info else {name: info["config"]}

@@ -163,3 +163,26 @@ def test_wide_vgg_is_compact_vgg_at_one_and_a_half_width():
     convs = [l.filters for l in wide.layers if l.__class__.__name__ == "Conv2D"]
     assert convs == [48, 48, 96, 96, 192, 192, 384, 384]
     assert 2.5e6 < wide.count_params() < 2.8e6
+
+
+@pytest.mark.parametrize("name", ["default", "ensemble", "compact-v1"])
+def test_shipped_keras_files_are_what_the_tflite_runs(name):
+    """model.keras (or an ensemble's members/*.keras, averaged) gives the shipped .tflite's
+    probabilities, up to its int8 weights."""
+    import keras
+
+    from fer_core.classifier import TFLiteClassifier
+    from fer_core.registry import model_dir
+
+    folder = model_dir(name)
+    info = read_json(name, "info.json")
+    files = [folder / "members" / f"{m['name']}.keras" for m in info["members"]] if "members" in info \
+        else [folder / "model.keras"]
+    faces = fer_sample({"PrivateTest": 10})["images"]  # 70 real faces, 10 of each emotion
+    x = faces[..., None].astype(np.float32) / 255.0
+    reference = np.mean([keras.models.load_model(f).predict(x, verbose=0) for f in files], axis=0)
+    tflite = TFLiteClassifier(folder / "model.tflite")
+    tflite.temperature = 1.0  # raw probabilities, as Keras gives them
+    got = tflite(faces)
+    assert np.abs(got - reference).max() < 0.05
+    assert (got.argmax(1) == reference.argmax(1)).mean() >= 0.95
