@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .preprocess import to_gray
+from .tracking import iou
 
 CASCADE_FILE = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
 
@@ -88,12 +89,12 @@ class HaarFaceDetector:
         raw = [list(map(int, r)) for r in (raw if len(raw) else [])]
         faces = [_scaled(b, scale) for b in _group(raw, self.min_neighbors, 0.2)]
         spots = [_scaled(b, scale) for b in _group(raw + raw, 1, 0.5)]  # every window, merged with its neighbours
-        for spot in [s for s in spots if all(_iou(s, f) < 0.3 for f in faces)]:  # not a face found already
+        for spot in [s for s in spots if all(iou(s, f) < 0.3 for f in faces)]:  # not a face found already
             faces += self._search_near(gray_full, spot, self.SECOND_LOOK_MARGIN, self.SECOND_LOOK_FACE,
                                        self.SECOND_LOOK_NEIGHBORS)
         kept: list[tuple[int, int, int, int]] = []
         for f in sorted(faces, key=lambda b: -b[2]):  # one box a face: the larger of two that overlap
-            if all(_iou(f, k) <= 0.3 for k in kept):
+            if all(iou(f, k) <= 0.3 for k in kept):
                 kept.append(f)
         return sorted(kept, key=lambda b: (b[0], b[1]))
 
@@ -147,12 +148,6 @@ def _group(rects: list, min_neighbors: int, eps: float) -> list:
     return [tuple(map(int, r)) for r in grouped] if len(grouped) else []
 
 
-def _iou(a, b) -> float:
-    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
 
 
 @dataclass(frozen=True)

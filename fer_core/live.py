@@ -12,7 +12,7 @@ import numpy as np
 from .drawing import draw_results
 from .preprocess import to_gray
 from .recognizer import EmotionRecognizer, FaceResult
-from .tracking import FaceTracker
+from .tracking import FaceTracker, iou
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +91,8 @@ class LiveAnalyzer:
     def _match(self, box) -> deque | None:
         best, best_iou = None, 0.3
         for i, (old, history) in enumerate(self._tracks):
-            iou = _iou(box, old)
-            if iou > best_iou:
-                best, best_iou = i, iou
+            overlap = iou(box, old)
+            if overlap > best_iou:
+                best, best_iou = i, overlap
         return self._tracks.pop(best)[1] if best is not None else None
 
-
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0

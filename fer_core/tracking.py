@@ -43,7 +43,7 @@ class FaceTracker:
             return list(self._boxes)
         boxes, misses = [], []
         for old, miss, new in zip(self._boxes, self._misses, near(gray, self._boxes)):
-            if new is not None and any(_iou(new, b) > 0.5 for b in boxes):
+            if new is not None and any(iou(new, b) > 0.5 for b in boxes):
                 continue  # two tracks that slid onto one face: keep one
             if new is not None:
                 boxes.append(new)
@@ -55,7 +55,8 @@ class FaceTracker:
         return list(boxes)
 
 
-def _iou(a, b) -> float:
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
     iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     inter = iw * ih
