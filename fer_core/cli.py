@@ -19,8 +19,9 @@ PRESETS = {
     "default": dict(architecture="compact_vgg", epochs=26, batch_size=64, learning_rate=2e-3,
                     augment=True, class_weight_power=0.5, label_smoothing=0.1, cosine=True, polish_epochs=3,
                     quantize=True),
-    # The recipe of the default shipped since issue 7 (trained on a GPU with experiments/train_torch.py,
-    # the same network and recipe in PyTorch): wider, mixup, 90 epochs. About 6 hours on a 2-core CPU.
+    # The recipe of the ensemble's mixup member (trained on a GPU with experiments/train_torch.py, the
+    # same network and recipe in PyTorch): wider, mixup, 90 epochs; about 6 hours on a 2-core CPU.
+    # The shipped default is the "default" preset run for 94 epochs (--epochs 94).
     "wide": dict(architecture="wide_vgg", epochs=90, batch_size=64, learning_rate=2e-3, augment=True,
                  class_weight_power=0.5, label_smoothing=0.1, mixup=0.2, cosine=True, polish_epochs=3,
                  quantize=True),
