@@ -32,25 +32,25 @@ def overlap(a, b) -> float:
     return iw * ih / float(aw * ah + bw * bh - iw * ih)
 
 
+def _data_path(variable: str, what: str) -> str:
+    """The file an environment variable names: skip when it is unset, fail when it is wrong."""
+    path = os.environ.get(variable)
+    if not path:
+        pytest.skip(f"{variable} is not set (CI sets it to {what})")
+    if not Path(path).exists():
+        pytest.fail(f"{variable} points to {path}, which does not exist")
+    return path
+
+
 @pytest.fixture(scope="session")
 def fer_path() -> str:
-    path = os.environ.get("FER2013_PATH")
-    if not path:
-        pytest.skip("FER2013_PATH is not set (CI sets it to the FER-2013 data)")
-    if not Path(path).exists():
-        pytest.fail(f"FER2013_PATH points to {path}, which does not exist")
-    return path
+    return _data_path("FER2013_PATH", "the FER-2013 data")
 
 
 @pytest.fixture(scope="session")
 def ferplus_path() -> str:
-    """FER+'s fer2013new.csv (the crowd votes), row i = FER-2013 row i; CI sets $FERPLUS_PATH."""
-    path = os.environ.get("FERPLUS_PATH")
-    if not path:
-        pytest.skip("FERPLUS_PATH is not set (CI sets it to FER+'s fer2013new.csv)")
-    if not Path(path).exists():
-        pytest.fail(f"FERPLUS_PATH points to {path}, which does not exist")
-    return path
+    """FER+'s fer2013new.csv (the crowd votes), row i = FER-2013 row i."""
+    return _data_path("FERPLUS_PATH", "FER+'s fer2013new.csv")
 
 
 @pytest.fixture(scope="session")
