@@ -47,7 +47,9 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    """`streamlit run app.py` in its own process group, niced, logging to a file; stop() ends the group."""
+    """`streamlit run app.py` in its own process group, logging to a file; stop() ends the group."""
+
+    running: list["StreamlitServer"] = []  # for failure reports: every server's log
 
     def __init__(self, app_dir: Path, python: str, log_path: Path, env: dict | None = None):
         self.app_dir = Path(app_dir)
@@ -62,11 +64,10 @@ class StreamlitServer:
         cmd = [self.python, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
                "--server.address", "127.0.0.1", "--server.headless", "true",
                "--browser.gatherUsageStats", "false"]
-        if os.path.exists("/usr/bin/nice"):
-            cmd = ["/usr/bin/nice", "-n", "10", *cmd]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=self.app_dir, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        StreamlitServer.running.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -92,6 +93,8 @@ class StreamlitServer:
         proc = self.proc
         if proc is None:
             return
+        if self in StreamlitServer.running:
+            StreamlitServer.running.remove(self)
         if proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -178,7 +181,8 @@ def pytest_runtest_makereport(item, call):
 def make_browser(request, tmp_path):
     """make_browser(fake_video=None) -> a headless Chromium WebDriver; every one is quit after the test.
 
-    When the test fails, each browser's last view is saved next to the test's tmp_path and its text printed.
+    When the test fails, each browser's last view is saved next to the test's tmp_path and its text
+    printed, with its console messages and the end of every running server's log.
     """
     drivers = []
 
@@ -195,8 +199,12 @@ def make_browser(request, tmp_path):
                 driver.switch_to.default_content()
                 driver.save_screenshot(str(tmp_path / f"failure{i}.png"))
                 print(f"\n--- browser {i} at failure ({tmp_path / f'failure{i}.png'}) ---\n{page_text(driver)[-3000:]}")
+                console = "\n".join(f"{m.get('level')} {m.get('message')}" for m in driver.get_log("browser"))
+                print(f"--- browser {i}'s console ---\n{console[-3000:]}")
             except Exception:  # noqa: BLE001
                 pass
+        for server in StreamlitServer.running:
+            print(f"\n--- end of the log of the server at {server.url} ---\n{server.log_tail(3000)}")
     for driver in drivers:
         try:
             driver.quit()
