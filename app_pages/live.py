@@ -15,7 +15,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import charts
 from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, Timeline, emotion_text, fps_text,
-                            latest_frame_relay, rtc_configuration)
+                            frames_off_the_event_loop, latest_frame_relay, rtc_configuration)
 from dashboard.state import selected_recognizer_with_detector
 from fer_core import EMOTION_COLORS, EMOTIONS
 
@@ -57,7 +57,7 @@ ctx = webrtc_streamer(
     rtc_configuration=rtc_configuration(_secrets()),
     media_stream_constraints=MEDIA_CONSTRAINTS,
     video_frame_callback=live.on_frame,
-    async_processing=True,
+    async_processing=not frames_off_the_event_loop(),  # each frame's own result, without blocking the loop
     video_html_attrs={"autoPlay": True, "controls": False, "muted": True, "playsInline": True,
                       "style": {"width": "100%", "maxWidth": "640px"}},
     translations={"start": "Start", "stop": "Stop"},

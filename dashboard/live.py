@@ -84,6 +84,77 @@ def _latest_frame_relay_class():
     return LatestFrameRelay
 
 
+def frames_off_the_event_loop() -> bool:
+    """Make streamlit-webrtc's synchronous video track run the frame callback in a thread of its own
+    stream while the event loop waits for it. Returns True when it does; the page then passes
+    ``async_processing=False`` (and True otherwise).
+
+    Measured in the browser (tests/e2e/test_e2e_live.py, 26 Nov, 2-core AVX-512 VM): the labelled
+    video was 126-155 ms behind the camera with ``async_processing=True``, 82-89 ms with the plain
+    synchronous track and 69-78 ms with this one (medians of single runs). The
+    asynchronous track hands each frame to its worker thread and returns at once whatever the worker
+    finished before, i.e. the previous frame's result: every frame waits one more camera interval
+    (33 ms), plus the time until the worker notices. The synchronous track returns the frame's own
+    result but runs the callback on the event loop, which every stream's packets and ICE checks
+    share: on a slow machine a few ms to tens of ms a frame, per stream, starve the connections
+    (a browser that gets no answer for ~2.5 s reports "disconnected" and streamlit-webrtc's
+    frontend then ends the stream). Awaiting the callback in a thread gives the frame's own result
+    without blocking the loop; frames that arrive meanwhile are dropped by the relay
+    (latest_frame_relay), not queued.
+    """
+    from streamlit_webrtc import webrtc as webrtc_module
+
+    track_class = _off_loop_track_class()
+    current = getattr(webrtc_module, "VideoProcessTrack", None)
+    if current is track_class:
+        return True
+    if current is None or current is not track_class.__bases__[0]:  # another streamlit-webrtc layout
+        log.warning("streamlit-webrtc's VideoProcessTrack is not the expected class: frames stay asynchronous")
+        return False
+    webrtc_module.VideoProcessTrack = track_class
+    return True
+
+
+@functools.cache
+def _off_loop_track_class():
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiortc.mediastreams import MediaStreamError
+    from streamlit_webrtc.process import VideoProcessTrack
+
+    numbers = itertools.count()
+
+    class OffLoopVideoProcessTrack(VideoProcessTrack):
+        """streamlit-webrtc's VideoProcessTrack with the processor (our frame callback) run in one
+        thread per stream (its TFLite interpreter and cascade are per thread), awaited, not called."""
+
+        def __init__(self, track, processor):
+            super().__init__(track, processor)
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"fer-frames-{next(numbers)}")
+
+        async def recv(self):
+            if self.readyState != "live":
+                raise MediaStreamError
+            frame = await self.track.recv()
+            try:
+                new_frame = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.processor.recv, frame)
+            except RuntimeError:  # the executor was shut down: the stream ended meanwhile
+                raise MediaStreamError from None
+            except Exception:  # noqa: BLE001 - a failing callback must not end the stream
+                log.exception("the frame callback failed; the frame is passed on as it came")
+                new_frame = frame
+            new_frame.pts, new_frame.time_base = frame.pts, frame.time_base
+            return new_frame
+
+        def stop(self):
+            super().stop()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    return OffLoopVideoProcessTrack
+
+
 def _normalize_rtc(value) -> dict:
     if isinstance(value, list):
         return {"iceServers": value}

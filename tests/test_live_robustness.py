@@ -6,12 +6,14 @@ queueing every frame when the server falls behind (the memory growth of a long s
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
-from dashboard.live import LiveSession, _latest_frame_relay_class, emotion_text, latest_frame_relay
+from dashboard.live import (LiveSession, _latest_frame_relay_class, _off_loop_track_class, emotion_text,
+                            frames_off_the_event_loop, latest_frame_relay)
 from fer_core import EmotionRecognizer
 from fer_core.registry import list_models
 
@@ -113,7 +115,7 @@ class BurstCamera:
                 await asyncio.sleep(0)
                 self.sent += 1
                 frame = av.VideoFrame.from_ndarray(self.image, format="bgr24")  # a new frame each time
-                frame.pts = self.sent
+                frame.pts, frame.time_base = self.sent, Fraction(1, 30)
                 return frame
 
         return Track()
@@ -150,3 +152,63 @@ def test_latest_frame_relay_keeps_only_the_newest_video_frame():
 
 def test_latest_frame_relay_is_a_no_op_outside_a_streamlit_server():
     assert latest_frame_relay() is False
+
+
+class SlowMarker:
+    """A frame callback as streamlit-webrtc's processor calls it: takes ``seconds``, runs in some
+    thread, and returns a new frame that says which camera frame it came from (pixel value = pts)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.threads = seconds, set()
+
+    def recv(self, frame):
+        import threading
+        import time
+
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.seconds)
+        image = np.full((24, 32, 3), frame.pts % 256, np.uint8)
+        return av.VideoFrame.from_ndarray(image, format="bgr24")
+
+
+async def _run_off_loop_track(n: int = 5, seconds: float = 0.05):
+    """Read ``n`` frames through the off-loop track while a heartbeat task ticks every 5 ms."""
+    processor = SlowMarker(seconds)
+    track = _off_loop_track_class()(track=BurstCamera(100), processor=processor)
+    ticks, results, stop = [], [], asyncio.Event()
+
+    async def heartbeat():
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            ticks.append(loop.time())
+            await asyncio.sleep(0.005)
+
+    beat = asyncio.create_task(heartbeat())
+    for _ in range(n):
+        frame = await track.recv()
+        results.append((frame.pts, int(frame.to_ndarray(format="bgr24")[0, 0, 0])))
+    stop.set()
+    await beat
+    track.stop()
+    return results, processor.threads, np.diff(ticks)
+
+
+def test_frames_are_analysed_off_the_event_loop_and_return_their_own_result():
+    """The live page's video track (frames_off_the_event_loop): each frame comes back with the result
+    of its own analysis, not the previous frame's (one camera interval less lag), the analysis runs
+    in the stream's own thread, and the event loop, which all streams' packets and ICE checks share,
+    keeps running while a frame is analysed."""
+    results, threads, gaps = asyncio.run(_run_off_loop_track())
+    assert [pts for pts, _ in results] == [1, 2, 3, 4, 5]
+    assert all(value == pts for pts, value in results), results  # the frame's own result
+    assert len(threads) == 1 and next(iter(threads)).startswith("fer-frames-"), threads
+    # 5 frames x 50 ms of analysis: a blocked loop would show 50 ms gaps between heartbeats.
+    assert len(gaps) >= 20 and gaps.max() < 0.04, (len(gaps), gaps.max())
+
+
+def test_streamlit_webrtc_builds_the_off_loop_track():
+    from streamlit_webrtc import webrtc as webrtc_module
+
+    assert frames_off_the_event_loop() is True
+    assert webrtc_module.VideoProcessTrack is _off_loop_track_class()
+    assert frames_off_the_event_loop() is True  # idempotent: every page run calls it

@@ -28,6 +28,18 @@ RECORD_CAMERAS_JS = """
     return stream;
   };
   md.__ferRecorded = true;
+  // And each peer connection, for its WebRTC statistics (test_e2e_live's lag breakdown).
+  const PC = window.RTCPeerConnection;
+  if (PC) {
+    window.__ferPeers = [];
+    window.RTCPeerConnection = function (...args) {
+      const pc = new PC(...args);
+      window.__ferPeers.push(pc);
+      return pc;
+    };
+    window.RTCPeerConnection.prototype = PC.prototype;
+    Object.setPrototypeOf(window.RTCPeerConnection, PC);  // its static methods
+  }
 })();
 """
 
@@ -87,7 +99,8 @@ def settle_threads(pid: int, limit: int, timeout: float = 60.0) -> int:
 # ------------------------------------------------------------------------------------------ the live page
 
 def record_cameras(driver) -> None:
-    """Install RECORD_CAMERAS_JS in every document this browser opens from now on (call before the page)."""
+    """Install RECORD_CAMERAS_JS (camera streams and peer connections) in every document this browser
+    opens from now on (call before the page)."""
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_CAMERAS_JS})
 
 
@@ -173,6 +186,13 @@ def wait_for_label(driver, timeout: float = 120) -> dict:
         raise AssertionError(f"no emotion label appeared below the video within {timeout:.0f} s; the page says "
                              f"{label_state(driver)}, its video {_safe(lambda: video_state(driver))}, "
                              f"the component {component!r}") from None
+
+
+def wait_until_streaming(driver, min_fps: float = 5.0, timeout: float = 60) -> dict:
+    """Wait until the page labels a face while processing at least ``min_fps`` frames per second
+    (a stream catching up after a stall shows its last label at a low rate first)."""
+    return _poll(lambda: (s := label_state(driver)).get("emotion") in EMOTIONS and (s.get("fps") or 0) >= min_fps
+                 and s, timeout, lambda: f"the stream did not recover within {timeout:.0f} s: {label_state(driver)}")
 
 
 def _safe(fn):

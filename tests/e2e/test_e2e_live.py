@@ -150,6 +150,68 @@ if (L.cam) { L.cam.srcObject = null; L.cam.remove(); }
 return {camera: L.camera, shown: L.shown};
 """
 
+# A snapshot of the WebRTC statistics of the page's connection (kept by live_stream.RECORD_CAMERAS_JS):
+# the video it sends (the camera) and the video it receives (the labelled frames), and the round trip.
+STATS_JS = """
+const done = arguments[arguments.length - 1];
+const pc = (window.__ferPeers || []).filter(p => p.connectionState === 'connected').pop();
+if (!pc) { done(null); return; }
+const KEEP = {
+  'outbound-rtp': ['framesEncoded', 'totalEncodeTime', 'packetsSent', 'totalPacketSendDelay', 'framesSent'],
+  'inbound-rtp': ['framesDecoded', 'totalDecodeTime', 'jitterBufferDelay', 'jitterBufferEmittedCount',
+                  'totalProcessingDelay', 'framesReceived', 'framesDropped', 'packetsLost', 'packetsReceived'],
+};
+pc.getStats().then(report => {
+  const out = {time: performance.now()};
+  report.forEach(s => {
+    if (KEEP[s.type] && s.kind === 'video') {
+      out[s.type] = {};
+      for (const k of KEEP[s.type]) out[s.type][k] = s[k] || 0;
+    }
+    if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime !== undefined)
+      out.rtt = s.currentRoundTripTime;
+  });
+  done(out);
+}).catch(e => done({error: String(e)}));
+"""
+
+
+def _lag_breakdown(before: dict | None, after: dict | None, lag_ms: float, server_ms: float | None) -> dict:
+    """Where the capture-to-screen time goes, per frame, from two STATS_JS snapshots: the browser's
+    encoding of the camera (and the wait for the network's pacer), the network (half the round trip,
+    each way), the browser's receive side (from the first packet of a frame to its decoding: the
+    jitter buffer, in which frames wait for a steady playout, and the decoder), the server's analysis
+    (the page's 'ms per frame'), and what remains: the server's WebRTC work (receiving, decoding,
+    handing the frame to the analysis thread and its result back, which streamlit-webrtc does at the
+    next incoming frame, encoding) and rendering."""
+    if not before or not after or "error" in before or "error" in after:
+        return {"error": (after or before or {}).get("error", "no WebRTC statistics")}
+
+    def per(kind, total, count, scale=1000.0):
+        d_total = after[kind][total] - before[kind][total]
+        d_count = after[kind][count] - before[kind][count]
+        return round(scale * d_total / d_count, 1) if d_count > 0 else None
+
+    parts = {
+        "browser_encode": per("outbound-rtp", "totalEncodeTime", "framesEncoded"),
+        "browser_send_pacing": per("outbound-rtp", "totalPacketSendDelay", "packetsSent"),
+        "network_both_ways": round(1000 * after.get("rtt", 0.0), 1),
+        "browser_jitter_buffer": per("inbound-rtp", "jitterBufferDelay", "jitterBufferEmittedCount"),
+        "browser_receive_to_decoded": per("inbound-rtp", "totalProcessingDelay", "framesDecoded"),
+        "browser_decode": per("inbound-rtp", "totalDecodeTime", "framesDecoded"),
+        "server_analysis": server_ms,
+    }
+    known = [parts[k] for k in ("browser_encode", "browser_send_pacing", "network_both_ways",
+                                "browser_receive_to_decoded", "server_analysis")]
+    parts["rest_server_webrtc_and_render"] = round(lag_ms - sum(v for v in known if v), 1)
+    seconds = (after["time"] - before["time"]) / 1000
+    inbound = {k: after["inbound-rtp"][k] - before["inbound-rtp"][k]
+               for k in ("framesReceived", "framesDecoded", "framesDropped", "packetsLost", "packetsReceived")}
+    return {"ms_per_frame": parts, "seconds": round(seconds, 1),
+            "received_fps": round(inbound["framesDecoded"] / seconds, 1) if seconds > 0 else None,
+            "received": inbound,
+            "note": "browser_receive_to_decoded includes browser_jitter_buffer and browser_decode"}
+
 
 def _button(driver, text: str):
     from selenium.webdriver.common.by import By
@@ -339,6 +401,7 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
     lag_start = _in_iframe(driver, iframe, lambda: driver.execute_script(
         LAG_JS, INDEX_REF, INDEX_X, INDEX_Y, BLOCK, INDEX_BLOCKS))
     assert lag_start == "started", f"could not start the lag measurement: {lag_start}"
+    stats_before = _in_iframe(driver, iframe, lambda: driver.execute_async_script(STATS_JS))
     video_frames = lambda: _in_iframe(driver, iframe, lambda: driver.execute_script(VIDEO_STATE_JS))["frames"]  # noqa: E731
     frames_seen = [video_frames()]
     samples, started = [], time.monotonic()
@@ -347,6 +410,7 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
         samples.append(_label_state(driver))
         time.sleep(0.5)
     frames_seen.append(video_frames())
+    stats_after = _in_iframe(driver, iframe, lambda: driver.execute_async_script(STATS_JS))
     lag = _in_iframe(driver, iframe, lambda: driver.execute_script(LAG_RESULT_JS))
     # Then frames for the checks of the overlay below (grabbing them costs the browser CPU time,
     # which would lower the figures above on a small machine).
@@ -406,6 +470,10 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
 
     fps_values = [s["fps"] for s in labelled if s["fps"]]
     ms_values = [float(m.group(1)) for s in labelled if (m := re.search(r"(\d+) ms per frame", s["fps_text"]))]
+    breakdown = _lag_breakdown(stats_before, stats_after, overlay_lag["median"],
+                               statistics.median(ms_values) if ms_values else None)
+    print(f"where the lag goes: {breakdown}")
+    overlay_lag["breakdown"] = breakdown
     model = driver.execute_script(  # the sidebar's model selector
         "const s = document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] input');"
         "return s ? s.value : null;")
