@@ -170,12 +170,53 @@ def click_in_iframe(driver, text: str, timeout: float = 60) -> None:
     _poll(lambda: in_iframe(driver, click), timeout, f"no {text} button in the WebRTC component")
 
 
+def press_start(driver, until, timeout: float = 120, attempts: int = 3):
+    """Press Start and poll ``until()`` (the caller's sign that the stream plays) for ``timeout`` s.
+
+    When the stream ends by itself before that (the component offers Start again), press Start
+    again, as a person would, up to ``attempts`` presses in all: streamlit-webrtc's frontend ends a
+    stream as soon as the browser reports the connection "disconnected", which Chromium sometimes
+    does within seconds of connecting on a loaded test machine (see README, Troubleshooting).
+    Each extra press is printed. Returns ``until()``'s value."""
+    deadline = time.monotonic() + timeout
+    for attempt in range(1, attempts + 1):
+        click_in_iframe(driver, "Start", max(deadline - time.monotonic(), 10))
+        pressed = time.monotonic()
+
+        def playing_or_ended():
+            if value := until():
+                return ("playing", value)
+            ended = time.monotonic() - pressed > 5 and in_iframe(
+                driver, lambda: button(driver, "Start") is not None and button(driver, "Stop") is None)
+            return ("ended", None) if ended else None
+
+        state, value = _poll(playing_or_ended, max(deadline - time.monotonic(), 1),
+                             lambda: f"the stream did not start within {timeout:.0f} s: {_stream_report(driver)}")
+        if state == "playing":
+            return value
+        if attempt < attempts:
+            print(f"the stream ended by itself after Start (press {attempt}): {_stream_report(driver)}; "
+                  "pressing Start again")
+    raise AssertionError(f"the stream ended by itself after each of {attempts} presses of Start: "
+                         f"{_stream_report(driver)}")
+
+
+def _stream_report(driver) -> str:
+    try:  # the component logs each change of its connection's state to the console
+        states = [m["message"].rsplit(" ", 1)[-1] for m in driver.get_log("browser")
+                  if "connectionstatechange" in m.get("message", "")]
+    except Exception:  # noqa: BLE001 - only for a message
+        states = "(unknown)"
+    component = _safe(lambda: in_iframe(driver, lambda: driver.find_element("tag name", "body").text))
+    return (f"the page says {label_state(driver)}, its video {_safe(lambda: video_state(driver))}, "
+            f"the component {component!r}, connection states {states}")
+
+
 def start_stream(driver, timeout: float = 120) -> dict:
     """Press Start and wait until the page labels a face; returns the label state."""
     _poll(lambda: label_state(driver).get("text") == WAITING, timeout,
           lambda: f"the page is not waiting for the camera before Start: {label_state(driver)}")
-    click_in_iframe(driver, "Start", timeout)
-    return wait_for_label(driver, timeout)
+    return press_start(driver, lambda: (s := label_state(driver)).get("emotion") in EMOTIONS and s, timeout)
 
 
 def wait_for_label(driver, timeout: float = 120) -> dict:

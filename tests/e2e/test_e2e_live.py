@@ -48,7 +48,7 @@ from .conftest import (CHROMIUM, DOCS, app_idle, assert_no_exception, open_page,
                        wait_until)
 from .fake_camera import (BLOCK, INDEX_BLOCKS, INDEX_REF, INDEX_X, INDEX_Y, face_track, moving_face_frames,
                           read_frame_index, read_y4m)
-from .live_stream import record_cameras
+from .live_stream import press_start, record_cameras
 
 WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 LABEL_RE = re.compile(rf"^({'|'.join(EMOTIONS)}) · (\d+)%$")
@@ -377,17 +377,13 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
     assert idle["text"] == "Waiting for the camera…", idle
     assert idle["fps"] == 0.0, idle
 
-    # Start the stream.
-    start = wait_until(lambda: _in_iframe(driver, iframe, lambda: _button(driver, "Start")), 30,
-                       "no Start button in the WebRTC component")
-    _in_iframe(driver, iframe, start.click)
-
-    # Processed frames arrive: the <video> (SENDRECV: it plays what the server sends back) gets frames.
+    # Start the stream. Processed frames arrive: the <video> (SENDRECV: it plays what the server sends
+    # back) gets frames.
     def playing():
         state = _in_iframe(driver, iframe, lambda: driver.execute_script(VIDEO_STATE_JS))
         return state if state and state["live"] and state["frames"] >= 30 and state["width"] > 0 else None
 
-    video = wait_until(playing, 90, "the processed video never played in the browser", interval=0.5)
+    video = press_start(driver, playing, 90)
     assert (video["width"], video["height"]) == (640, 480), video
 
     # The page shows an emotion label and a frame rate from the frame callback.
