@@ -15,7 +15,8 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import charts
 from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, Timeline, emotion_text, fps_text,
-                            frames_off_the_event_loop, latest_frame_relay, rtc_configuration)
+                            rtc_configuration)
+from dashboard.webrtc_tuning import frames_off_the_event_loop, frames_on_their_last_packet, latest_frame_relay
 from dashboard.state import selected_recognizer_with_detector
 from fer_core import EMOTION_COLORS, EMOTIONS
 
@@ -51,6 +52,7 @@ def _secrets():
 
 st.caption("Press **Start** and allow the camera. Frames are analysed on this machine and never stored.")
 latest_frame_relay()  # frames that cannot be handled in time are dropped, not queued (memory stays flat)
+frames_on_their_last_packet()  # a received frame is decoded at once, not when the next one starts
 ctx = webrtc_streamer(
     key="fer-live",
     mode=WebRtcMode.SENDRECV,

@@ -12,8 +12,9 @@ import av
 import numpy as np
 import pytest
 
-from dashboard.live import (LiveSession, _latest_frame_relay_class, _off_loop_track_class, emotion_text,
-                            frames_off_the_event_loop, latest_frame_relay)
+from dashboard.live import LiveSession, emotion_text
+from dashboard.webrtc_tuning import (_last_packet_jitter_buffer_class, _latest_frame_relay_class, _off_loop_track_class,
+                                     frames_off_the_event_loop, frames_on_their_last_packet, latest_frame_relay)
 from fer_core import EmotionRecognizer
 from fer_core.registry import list_models
 
@@ -212,3 +213,54 @@ def test_streamlit_webrtc_builds_the_off_loop_track():
     assert frames_off_the_event_loop() is True
     assert webrtc_module.VideoProcessTrack is _off_loop_track_class()
     assert frames_off_the_event_loop() is True  # idempotent: every page run calls it
+
+
+def _rtp(sequence_number: int, timestamp: int, marker: bool, data: bytes):
+    from aiortc.rtp import RtpPacket
+
+    packet = RtpPacket(payload_type=96, marker=int(marker), sequence_number=sequence_number, timestamp=timestamp)
+    packet._data = data  # what aiortc's receiver stores after depayloading
+    return packet
+
+
+def _frames_released(buffer, packets) -> list:
+    """Feed ``packets`` in order; after each, the frame released (its data), or None."""
+    return [(f.data if (f := buffer.add(p)[1]) is not None else None) for p in packets]
+
+
+# Two video frames of three packets each (the last one marked), then the first packet of a third.
+TWO_FRAMES = [_rtp(100, 3000, False, b"a1"), _rtp(101, 3000, False, b"a2"), _rtp(102, 3000, True, b"a3"),
+              _rtp(103, 6000, False, b"b1"), _rtp(104, 6000, False, b"b2"), _rtp(105, 6000, True, b"b3"),
+              _rtp(106, 9000, False, b"c1")]
+
+
+def test_aiortc_holds_a_video_frame_until_the_next_one_starts():
+    """The reason for frames_on_their_last_packet: aiortc's own jitter buffer releases frame k only
+    when frame k+1's first packet arrives, one camera interval after frame k was complete."""
+    from aiortc.jitterbuffer import JitterBuffer
+
+    released = _frames_released(JitterBuffer(capacity=512, is_video=True), TWO_FRAMES)
+    assert released == [None, None, None, b"a1a2a3", None, None, b"b1b2b3"]
+
+
+def test_a_video_frame_is_released_with_its_last_packet():
+    released = _frames_released(_last_packet_jitter_buffer_class()(capacity=512, is_video=True), TWO_FRAMES)
+    assert released == [None, None, b"a1a2a3", None, None, b"b1b2b3", None]
+
+
+def test_a_frame_with_a_missing_packet_waits_for_it():
+    """Out of order: the marked packet comes before the one in the middle; the frame is released,
+    whole and in order, when the gap is filled."""
+    a1, a2, a3, b1, *_ = TWO_FRAMES
+    released = _frames_released(_last_packet_jitter_buffer_class()(capacity=512, is_video=True), [a1, a3, a2, b1])
+    assert released == [None, None, b"a1a2a3", None]
+
+
+def test_audio_keeps_aiortcs_own_rule_and_the_receiver_builds_the_new_buffer():
+    from aiortc import rtcrtpreceiver
+
+    audio = _last_packet_jitter_buffer_class()(capacity=16, prefetch=4)
+    assert _frames_released(audio, TWO_FRAMES[:3]) == [None, None, None]  # audio waits for its prefetch
+    assert frames_on_their_last_packet() is True
+    assert rtcrtpreceiver.JitterBuffer is _last_packet_jitter_buffer_class()
+    assert frames_on_their_last_packet() is True  # idempotent: every page run calls it
