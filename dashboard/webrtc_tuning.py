@@ -17,6 +17,19 @@ import logging
 log = logging.getLogger(__name__)
 
 
+def _replace_class(module, name: str, subclass: type, warning: str) -> bool:
+    """Let ``module`` build ``subclass`` where it builds ``module.name``, if that is still the class
+    ``subclass`` derives from (another version of the library may differ: then warn, change nothing)."""
+    current = getattr(module, name, None)
+    if current is subclass:
+        return True
+    if current is None or current is not subclass.__bases__[0]:
+        log.warning(warning)
+        return False
+    setattr(module, name, subclass)
+    return True
+
+
 def latest_frame_relay() -> bool:
     """Make streamlit-webrtc relay only the newest video frame between the camera, the frame callback
     and the encoder, dropping the frames that could not be handled in time. Returns True when the
@@ -87,15 +100,8 @@ def frames_off_the_event_loop() -> bool:
     """
     from streamlit_webrtc import webrtc as webrtc_module
 
-    track_class = _off_loop_track_class()
-    current = getattr(webrtc_module, "VideoProcessTrack", None)
-    if current is track_class:
-        return True
-    if current is None or current is not track_class.__bases__[0]:  # another streamlit-webrtc layout
-        log.warning("streamlit-webrtc's VideoProcessTrack is not the expected class: frames stay asynchronous")
-        return False
-    webrtc_module.VideoProcessTrack = track_class
-    return True
+    return _replace_class(webrtc_module, "VideoProcessTrack", _off_loop_track_class(),
+                          "streamlit-webrtc's VideoProcessTrack is not the expected class: frames stay asynchronous")
 
 
 @functools.cache
@@ -149,15 +155,8 @@ def frames_on_their_last_packet() -> bool:
     """
     from aiortc import rtcrtpreceiver
 
-    buffer_class = _last_packet_jitter_buffer_class()
-    current = getattr(rtcrtpreceiver, "JitterBuffer", None)
-    if current is buffer_class:
-        return True
-    if current is None or current is not buffer_class.__bases__[0]:
-        log.warning("aiortc's JitterBuffer is not the expected class: video frames wait for the next one")
-        return False
-    rtcrtpreceiver.JitterBuffer = buffer_class
-    return True
+    return _replace_class(rtcrtpreceiver, "JitterBuffer", _last_packet_jitter_buffer_class(),
+                          "aiortc's JitterBuffer is not the expected class: video frames wait for the next one")
 
 
 @functools.cache

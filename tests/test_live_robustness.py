@@ -264,3 +264,18 @@ def test_audio_keeps_aiortcs_own_rule_and_the_receiver_builds_the_new_buffer():
     assert frames_on_their_last_packet() is True
     assert rtcrtpreceiver.JitterBuffer is _last_packet_jitter_buffer_class()
     assert frames_on_their_last_packet() is True  # idempotent: every page run calls it
+
+
+def test_a_library_of_another_layout_is_left_as_it_is(caplog):
+    """Where a future aiortc or streamlit-webrtc builds something else, the tuning warns and changes nothing."""
+    import types
+
+    from dashboard.webrtc_tuning import _replace_class
+
+    class Unexpected:
+        pass
+
+    module = types.SimpleNamespace(JitterBuffer=Unexpected)
+    assert _replace_class(module, "JitterBuffer", _last_packet_jitter_buffer_class(), "not the expected class") is False
+    assert module.JitterBuffer is Unexpected
+    assert "not the expected class" in caplog.text
