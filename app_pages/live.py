@@ -16,8 +16,8 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from dashboard import charts
 from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, Timeline, emotion_text, fps_text,
                             rtc_configuration)
-from dashboard.webrtc_tuning import frames_off_the_event_loop, frames_on_their_last_packet, latest_frame_relay
 from dashboard.state import selected_recognizer_with_detector
+from dashboard.webrtc_tuning import frames_off_the_event_loop, frames_on_their_last_packet, latest_frame_relay
 from fer_core import EMOTION_COLORS, EMOTIONS
 
 TEXT_EVERY = 0.2  # seconds between updates of the label, the fps figure and the bars

@@ -15,13 +15,26 @@ LOGGERS = ("fer_core", "dashboard", "streamlit_webrtc", "aiortc")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _Console(logging.StreamHandler):
+    """A StreamHandler that writes to whatever sys.stderr is when a message comes (test runners
+    swap it; a handler holding an old one would write into a closed capture)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def show_pipeline_warnings(level: int = logging.WARNING) -> None:
     """Send WARNING and above from LOGGERS to stderr, once per process (every page run calls this)."""
     for name in LOGGERS:
         logger = logging.getLogger(name)
         if any(getattr(h, "_fer_console", False) for h in logger.handlers):
             continue
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Console()
         handler.setLevel(level)
         handler.setFormatter(logging.Formatter(FORMAT))
         handler._fer_console = True

@@ -279,3 +279,20 @@ def test_a_library_of_another_layout_is_left_as_it_is(caplog):
     assert _replace_class(module, "JitterBuffer", _last_packet_jitter_buffer_class(), "not the expected class") is False
     assert module.JitterBuffer is Unexpected
     assert "not the expected class" in caplog.text
+
+
+def test_a_streamlit_webrtc_worker_error_reaches_the_server_console(capfd):
+    """streamlit-webrtc's logger has only a NullHandler: without show_pipeline_warnings its worker
+    errors (which end a stream) are printed nowhere. Each message is printed once, however many
+    page runs call it."""
+    import logging
+
+    from dashboard.logs import show_pipeline_warnings
+
+    show_pipeline_warnings()
+    show_pipeline_warnings()  # every page run calls it
+    logging.getLogger("streamlit_webrtc.process").error("Error occurred in the WebRTC thread: boom")
+    logging.getLogger("streamlit_webrtc.process").info("chatter below the level")
+    err = capfd.readouterr().err
+    assert err.count("Error occurred in the WebRTC thread: boom") == 1, err
+    assert "chatter" not in err
