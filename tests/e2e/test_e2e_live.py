@@ -39,7 +39,6 @@ import time
 
 import cv2
 import numpy as np
-import pytest
 
 from fer_core import EMOTIONS, HaarFaceDetector
 from fer_core.emotions import color_bgr
