@@ -1,0 +1,76 @@
+"""Video clips the tests make themselves with PyAV: real faces (NASA's astronaut portrait,
+scikit-image) moving across a plain background, encoded as H.264 MP4 or VP8 WebM."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from .fixtures import face_crop
+
+Placement = tuple[int, int, int]  # x, y, size of one face in a frame
+
+
+def face_tile(size: int) -> np.ndarray:
+    """The astronaut's head (BGR) scaled to size×size."""
+    return cv2.resize(face_crop(0.45), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def scene(width: int, height: int, faces: Sequence[Placement]) -> np.ndarray:
+    """A grey frame with a faint gradient and the given faces pasted in (clipped at the edges)."""
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[:] = np.linspace(150, 190, width, dtype=np.uint8)[None, :, None]
+    for x, y, size in faces:
+        tile = face_tile(size)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + size, width), min(y + size, height)
+        if x1 > x0 and y1 > y0:
+            frame[y0:y1, x0:x1] = tile[y0 - y : y1 - y, x0 - x : x1 - x]
+    return frame
+
+
+def slide(start: tuple[int, int], end: tuple[int, int], size: int, frames: int) -> Callable[[int], list]:
+    """One face moving in a straight line from ``start`` to ``end`` over ``frames`` frames."""
+    def at(i: int) -> list[Placement]:
+        f = i / max(1, frames - 1)
+        return [(round(start[0] + f * (end[0] - start[0])), round(start[1] + f * (end[1] - start[1])), size)]
+    return at
+
+
+def make_clip(target, frames: int, faces: Callable[[int], Sequence[Placement]], *, size=(320, 240),
+              fps: int = 30, codec: str = "libx264", container: str | None = None,
+              times_ms: Sequence[int] | None = None, rotation: int | None = None) -> bytes | Path:
+    """Encode ``frames`` frames of ``scene(..., faces(i))``. ``target`` a path (returned) or None
+    (the bytes are returned). ``times_ms`` gives each frame's own timestamp; ``rotation`` stores the
+    frames turned by that many degrees clockwise with a display matrix that turns them back, as a
+    phone does."""
+    fmt = container or ("webm" if codec in ("libvpx", "libvpx-vp9") else "mp4")
+    buf = io.BytesIO() if target is None else None
+    out = av.open(buf if buf is not None else str(target), "w", format=fmt)
+    width, height = size
+    stream = out.add_stream(codec, rate=fps)
+    turned = rotation is not None and rotation % 180 == 90
+    stream.width, stream.height = (height, width) if turned else (width, height)
+    stream.pix_fmt = "yuv420p"
+    if times_ms is not None:
+        stream.codec_context.time_base = Fraction(1, 1000)
+    if rotation is not None:
+        stream.set_display_rotation(rotation)  # counter-clockwise: undoes the clockwise turn below
+    for i in range(frames):
+        image = scene(width, height, faces(i))
+        if rotation:
+            image = np.ascontiguousarray(np.rot90(image, -round(rotation / 90)))  # clockwise
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        if times_ms is not None:
+            frame.pts, frame.time_base = int(times_ms[i]), Fraction(1, 1000)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return buf.getvalue() if buf is not None else Path(target)
