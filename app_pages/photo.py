@@ -13,6 +13,8 @@ from dashboard import charts
 from dashboard.photo import MAX_CHARTS, NO_FACE_TIPS, PhotoAnalysis, analyze_photo
 from dashboard.state import MODEL_KEY, selected_recognizer_with_detector
 from fer_core import EMOTIONS, ImageError
+from fer_core.blazeface import INSTALL_HINT as BLAZEFACE_INSTALL
+from fer_core.faces import DETECTORS, default_still_detector
 from fer_core.recognizer import MAX_FACES
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,13 @@ PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 
 st.title("Analyze a photo")
 recognizer, detector = selected_recognizer_with_detector("photo")  # the sidebar's model and detector
+if detector == default_still_detector():
+    why = "the most accurate face detector installed here for photos"
+    if detector != "blazeface":
+        why += f" (BlazeFace would be better: `{BLAZEFACE_INSTALL}`)"
+else:
+    why = f"chosen in the sidebar; the most accurate one installed here is {DETECTORS[default_still_detector()].label}"
+st.caption(f"Faces are found with **{DETECTORS[detector].label}**: {why}.")
 
 
 def analysis_for(data: bytes, source: str) -> PhotoAnalysis:

@@ -12,10 +12,14 @@ from fer_core import EmotionRecognizer, ModelError
 from fer_core import faces, registry
 
 MODEL_KEY = "model_name"  # st.session_state key of the sidebar selector
-# st.session_state keys of the "Face detector" selector, one per page so each keeps its own choice,
-# and the detector each page starts with: thorough for photos, fast enough for a webcam live.
+# st.session_state keys of the "Face detector" selector, one per page so each keeps its own choice.
 DETECTOR_KEYS = {"photo": "photo_detector", "live": "live_detector"}
-DEFAULT_DETECTORS = {"photo": "haar", "live": "haar-fast"}
+
+
+def default_detector(page: str) -> str:
+    """The detector a page starts with: for photos the most accurate one installed (BlazeFace, else the
+    thorough Haar pass); for the live camera the fast Haar pass (BlazeFace one click away in the sidebar)."""
+    return faces.default_still_detector() if page == "photo" else "haar-fast"
 
 
 def models_dir() -> Path:
@@ -84,7 +88,7 @@ def detector_selector(page: str) -> str:
     Each page has its own session_state key and default. Streamlit forgets a widget's value when a
     run does not draw it (another page), so the choice is also kept under a plain key and restored.
     """
-    key, default = DETECTOR_KEYS[page], DEFAULT_DETECTORS[page]
+    key, default = DETECTOR_KEYS[page], default_detector(page)
     names = faces.available_detectors()
     kept = f"_{key}_choice"
     if st.session_state.get(key) not in names:  # first visit, back from another page, or gone
@@ -110,7 +114,9 @@ def selected_recognizer_with_detector(page: str) -> tuple[EmotionRecognizer, str
     try:
         return recognizer_with_detector(base, choice), choice
     except (ValueError, RuntimeError) as exc:
-        fallback = DEFAULT_DETECTORS[page]
+        fallback = default_detector(page)
+        if choice == fallback and fallback != "haar":  # the default itself fails: the seed's Haar pass
+            fallback = "haar"
         if choice == fallback:
             st.error(f"The face detector cannot be used. {exc}")
             st.stop()

@@ -10,7 +10,7 @@ import numpy as np
 
 from .classifier import ModelError, TFLiteClassifier
 from .emotions import EMOTIONS
-from .faces import HaarFaceDetector
+from .faces import default_still_detector, make_detector
 from .preprocess import crop_faces, to_gray
 from .registry import DEFAULT_MODEL, MODELS_DIR, model_dir
 
@@ -52,14 +52,17 @@ class EmotionRecognizer:
     """
 
     def __init__(self, classifier: TFLiteClassifier, detector=None, name: str = ""):
+        """``detector``: anything with ``detect(image, gray=None)``; by default the most accurate one
+        installed for still images (``fer_core.faces.default_still_detector``: BlazeFace, else Haar)."""
         self.classifier = classifier
-        self.detector = detector or HaarFaceDetector()
+        self.detector = detector if detector is not None else make_detector(default_still_detector())
         self.name = name
 
     @classmethod
     def load(cls, name: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.PathLike = MODELS_DIR,
              detector=None, threads: int = 1) -> "EmotionRecognizer":
-        """Load a model by name ("default", "seed", or one trained later) or by folder path."""
+        """Load a model by name ("default", "seed", or one trained later) or by folder path. Without a
+        ``detector``, faces are found with the most accurate detector installed for still images."""
         folder = model_dir(name, models_dir)
         if not folder.is_dir():
             raise ModelError(f"There is no model '{name}' in {Path(models_dir)}. Train one with `python -m fer_core train --name {name}`.")

