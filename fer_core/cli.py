@@ -65,10 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FER+ votes (fer2013new.csv, default $FERPLUS_PATH): also score against the FER+ "
                         "majority label")
 
-    p = sub.add_parser("predict", help="read the emotion of every face in images")
-    p.add_argument("paths", nargs="+", help="image files or folders")
+    p = sub.add_parser("predict", help="read the emotion of every face in photos and videos")
+    p.add_argument("paths", nargs="+", help="photo or video files, or folders of them")
     p.add_argument("--model", default="default")
-    p.add_argument("--csv", help="also write the results to this CSV file")
+    p.add_argument("--detector", default=None,
+                   help="face detector: haar, haar-fast or blazeface (default: the recognizer's own for photos; "
+                        "haar-fast, with tracking between searches, for videos)")
+    p.add_argument("--csv", help="also write the results to this CSV file (one row per face and frame)")
+    p.add_argument("--every", type=int, default=1, metavar="K", help="videos: analyse every K-th frame (default 1)")
+    p.add_argument("--annotated", metavar="OUT.mp4",
+                   help="videos: write a copy with boxes and labels (H.264 MP4); with several videos, a folder")
     return parser
 
 
@@ -153,36 +159,111 @@ def _ferplus_votes(path, data):
     return load_ferplus_votes(path, expected_rows=len(data))
 
 
+# Videos are read with this detector unless --detector says otherwise: with tracking between its
+# full-frame searches it keeps up with 30 fps on one core and follows every face of the moving-face
+# clips (benchmarks/bench_video.py, benchmarks/bench_detection.py); the thorough Haar pass is 6-8x slower.
+VIDEO_DETECTOR = "haar-fast"
+
+
 def cmd_predict(args) -> int:
     import csv
 
     from .data import IMAGE_SUFFIXES
+    from .faces import make_detector
     from .images import load_image
     from .recognizer import EmotionRecognizer
+    from .records import CSV_COLUMNS, face_rows
+    from .video import VIDEO_SUFFIXES
 
-    rec = EmotionRecognizer.load(args.model)
+    if args.every < 1:
+        raise ValueError("--every must be 1 or more.")
     files = []
     for p in map(Path, args.paths):
-        files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p]
-    rows = []
-    for f in files:
-        try:
-            results = rec.analyze(load_image(f))
-        except ImageError as exc:
-            print(f"{f}: {exc}")
-            continue
-        if not results:
-            print(f"{f}: no face found")
-        for i, r in enumerate(results):
-            x, y, w, h = r.box
-            print(f"{f}: face {i + 1} at ({x}, {y}, {w}×{h}): {r.label} {r.confidence:.0%}")
-            rows.append({"file": str(f), "face": i + 1, "x": x, "y": y, "w": w, "h": h, "emotion": r.label,
-                         "confidence": round(r.confidence, 4),
-                         **{e: round(float(p), 4) for e, p in zip(r.emotions, r.probabilities)}})
-    if args.csv and rows:
-        with open(args.csv, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        wanted = set(IMAGE_SUFFIXES) | set(VIDEO_SUFFIXES)
+        files += sorted(f for f in p.rglob("*") if f.suffix.lower() in wanted) if p.is_dir() else [p]
+    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    if args.annotated and len(videos) > 1:
+        Path(args.annotated).mkdir(parents=True, exist_ok=True)
+    rec = EmotionRecognizer.load(args.model, detector=make_detector(args.detector) if args.detector else None)
+    video_rec = rec if args.detector else EmotionRecognizer(rec.classifier, make_detector(VIDEO_DETECTOR), rec.name)
+
+    out = open(args.csv, "w", newline="") if args.csv else None
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS) if out else None
+    if writer:
+        writer.writeheader()
+    failed = 0
+    try:
+        for f in files:
+            if f.suffix.lower() in VIDEO_SUFFIXES:
+                annotated = None
+                if args.annotated:
+                    annotated = Path(args.annotated)
+                    if len(videos) > 1:  # clip.mp4 -> clip-emotions.mp4; clip.webm beside it -> clip-webm-emotions.mp4
+                        twins = sum(v.stem == f.stem for v in videos) > 1
+                        annotated /= f"{f.stem}{'-' + f.suffix[1:] if twins else ''}-emotions.mp4"
+                failed += not _predict_video(f, video_rec, args.every, annotated, writer)
+                continue
+            try:
+                results = rec.analyze(load_image(f))
+            except ImageError as exc:
+                print(f"{f}: {exc}")
+                failed += 1
+                continue
+            if not results:
+                print(f"{f}: no face found")
+            for i, r in enumerate(results):
+                x, y, w, h = r.box
+                print(f"{f}: face {i + 1} at ({x}, {y}, {w}×{h}): {r.label} {r.confidence:.0%}")
+            if writer:
+                writer.writerows(face_rows(str(f), results))
+    finally:
+        if out:
+            out.close()
+    if out:
         print(f"Results written to {args.csv}")
-    return 0
+    return 1 if failed and failed == len(files) else 0
+
+
+def _predict_video(path: Path, rec, every: int, annotated, writer) -> bool:
+    """One video: rows to the CSV as it goes, progress every ~2 s, a summary per face at the end.
+    False when nothing of it could be read."""
+    import time
+
+    import numpy as np
+
+    from .emotions import EMOTIONS
+    from .records import face_rows
+    from .video import VideoError, analyze_video
+
+    seen: dict[int, list] = {}  # face id -> [frames seen, first time, last time, label counts]
+    last_print, frames, t_end, started = time.monotonic(), 0, 0.0, time.monotonic()
+    ok = True
+    try:
+        for r in analyze_video(path, rec, every=every, annotated=annotated):
+            frames, t_end = r.done, r.time_s
+            if writer:
+                writer.writerows(face_rows(str(path), r.faces, r.frame, r.time_s))
+            for face in r.faces:
+                s = seen.setdefault(face.face_id, [0, r.time_s, r.time_s, [0] * len(EMOTIONS)])
+                s[0] += 1
+                s[2] = r.time_s
+                s[3][EMOTIONS.index(face.label)] += 1
+            if time.monotonic() - last_print >= 2.0:
+                last_print = time.monotonic()
+                share = f" of {r.total} ({r.progress:.0%})" if r.total else ""
+                print(f"{path}: frame {r.done}{share}, {r.time_s:.1f} s", file=sys.stderr, flush=True)
+    except VideoError as exc:
+        print(f"{path}: {exc}")
+        ok = exc.frames_done > 0
+        if not ok:
+            return False
+    took = time.monotonic() - started
+    print(f"{path}: {frames} frames ({t_end:.1f} s of video) in {took:.1f} s, every {every}: {len(seen)} face"
+          f"{'s' if len(seen) != 1 else ''}")
+    for fid, (n, first, last, counts) in sorted(seen.items()):
+        top = int(np.argmax(counts))
+        print(f"{path}: face {fid} seen {first:.1f}-{last:.1f} s in {n} analysed frames: mostly {EMOTIONS[top]} "
+              f"({counts[top] / n:.0%} of them)")
+    if annotated:
+        print(f"Annotated video written to {annotated}")
+    return ok
