@@ -45,7 +45,7 @@ def analysis_for(data: bytes, source: str) -> PhotoAnalysis:
     return result
 
 
-def show_results(data: bytes, source: str, stem: str) -> None:
+def show_results(data: bytes, source: str, stem: str, file_name: str) -> None:
     try:
         with st.spinner("Looking for faces…"):
             result = analysis_for(data, source)
@@ -83,7 +83,7 @@ def show_results(data: bytes, source: str, stem: str) -> None:
         d1, d2 = st.columns(2)
         d1.download_button("Download annotated image (PNG)", result.png_bytes(), f"{stem}-emotions.png",
                            "image/png", key=f"{source}-png", on_click="ignore", width="stretch")
-        d2.download_button("Download results (CSV)", result.csv_bytes(), f"{stem}-emotions.csv",
+        d2.download_button("Download results (CSV)", result.csv_bytes(file_name), f"{stem}-emotions.csv",
                            "text/csv", key=f"{source}-csv", on_click="ignore", width="stretch")
     beside = n <= 2
     if beside:
@@ -121,10 +121,10 @@ with upload_tab:
         help="The photo is analysed in memory on this machine and never stored.",
     )
     if uploaded is not None:
-        show_results(uploaded.getvalue(), "upload", PurePath(uploaded.name).stem or "photo")
+        show_results(uploaded.getvalue(), "upload", PurePath(uploaded.name).stem or "photo", uploaded.name)
     else:
         st.caption("Faces seen from the front, well lit, work best. The image never leaves this machine.")
 with camera_tab:
     shot = st.camera_input("Take a photo with your camera", key="photo_camera")
     if shot is not None:
-        show_results(shot.getvalue(), "camera", "camera-photo")
+        show_results(shot.getvalue(), "camera", "camera-photo", "camera-photo.jpg")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from fer_core import EMOTIONS, EmotionRecognizer, FaceResult, draw_results, load_image
 from fer_core.images import encode_png
+from fer_core.records import CSV_COLUMNS, face_rows
 
 MAX_CHARTS = 24  # per-face charts shown on the page; the table always lists every face
 NO_FACE_TIPS = (
@@ -46,8 +47,11 @@ class PhotoAnalysis:
         columns = ["face", "emotion", "confidence", "x", "y", "width", "height", *EMOTIONS]
         return pd.DataFrame(rows, columns=columns)
 
-    def csv_bytes(self) -> bytes:
-        return self.table().to_csv(index=False).encode("utf-8")
+    def csv_bytes(self, file: str = "photo") -> bytes:
+        """The faces in the CSV schema of the command line and the video page (fer_core.records):
+        frame 0 at 0 seconds, ``file`` the photo's name."""
+        rows = face_rows(file, self.faces)
+        return pd.DataFrame(rows, columns=list(CSV_COLUMNS)).to_csv(index=False).encode("utf-8")
 
     def png_bytes(self) -> bytes:
         return encode_png(self.annotated)

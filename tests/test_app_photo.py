@@ -145,8 +145,12 @@ def test_download_contents_match_the_analysis():
     assert png.format == "PNG" and png.size == (512, 512)
     assert np.array_equal(np.asarray(png.convert("RGB"))[:, :, ::-1], result.annotated)
     assert not np.array_equal(result.annotated, result.image)  # the box and label are drawn
-    csv = pd.read_csv(io.BytesIO(result.csv_bytes()))
-    assert list(csv.columns) == ["face", "emotion", "confidence", "x", "y", "width", "height", *EMOTIONS]
+    csv = pd.read_csv(io.BytesIO(result.csv_bytes("astronaut.jpg")))
+    # The command line's and the video page's schema: a photo is frame 0 at 0 seconds.
+    assert list(csv.columns) == ["file", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence",
+                                 *EMOTIONS]
+    assert csv.iloc[0][["file", "frame", "time_s", "face"]].tolist() == ["astronaut.jpg", 0, 0.0, 1]
+    assert overlap(tuple(csv.iloc[0][["x", "y", "w", "h"]]), ASTRONAUT_FACE) > 0.7
     assert csv.iloc[0]["emotion"] == "Happy"
     assert csv.iloc[0][list(EMOTIONS)].sum() == pytest.approx(1.0, abs=1e-3)
 
