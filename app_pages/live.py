@@ -5,21 +5,31 @@ Stable texts for browser tests (inside the main Streamlit document, not the WebR
   #fer-live-emotion  "Happy · 87%" (or "No face in view" / "Waiting for the camera…"), data-emotion
   #fer-live-fps      "Frames per second: 24.8", data-fps
   #fer-live-bars     7 rows .fer-bar[data-emotion=...] each with its percentage
+  #fer-live-status   the connection in plain words, data-state idle / connecting / connected /
+                     reconnecting / failed, data-route direct / relayed once known
+
+The page's own Start and Stop drive the WebRTC component (desired_playing_state): while the person
+wants the stream, streamlit-webrtc's frontend reconnects by itself when the connection drops, and the
+page says so; with no connection within dashboard.live.CONNECT_TIMEOUT it says it could not connect.
+Settings (TURN relay, ICE servers): dashboard/turn.py.
 """
 
 import html
+import secrets
 import time
 
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from dashboard import charts
-from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, Timeline, emotion_text, fps_text,
-                            rtc_configuration)
+from dashboard import charts, turn
+from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, StreamWatch, Timeline, emotion_text,
+                            fps_text, status_text)
 from dashboard.state import selected_recognizer_with_detector
+from dashboard.webrtc_session import connection_kind, take_new_offer
 from dashboard.webrtc_tuning import frames_off_the_event_loop, frames_on_their_last_packet, latest_frame_relay
 from fer_core import EMOTION_COLORS, EMOTIONS
 
+STREAM_KEY = "fer-live"
 TEXT_EVERY = 0.2  # seconds between updates of the label, the fps figure and the bars
 CHART_EVERY = 1.0  # seconds between redraws of the timeline
 TIMELINE_POINTS = 300  # the timeline is thinned to at most this many points per emotion
@@ -41,22 +51,47 @@ live.configure(recognizer, smoothing)  # a new detector or model: a new analyzer
 
 
 def _secrets():
-    """The [rtc_configuration] table of .streamlit/secrets.toml, if there is one."""
+    """.streamlit/secrets.toml, if there is one (the live camera's keys: see dashboard/turn.py)."""
     try:
-        if "rtc_configuration" in st.secrets:
-            return {"rtc_configuration": st.secrets["rtc_configuration"]}
+        return {k: st.secrets[k] for k in st.secrets}
     except Exception:  # no secrets.toml at all: the normal case on localhost
-        pass
-    return None
+        return None
 
 
+settings = turn.load_settings(_secrets())
+for problem in settings.problems:
+    st.warning(f"The live camera's network settings: {problem}.")
+
+
+def browser_rtc_configuration() -> dict:
+    """This browser session's RTCConfiguration, with TURN credentials of its own, renewed at half
+    their lifetime (a reconnection later on gets valid ones); the shared secret stays here."""
+    now = time.time()
+    issued = st.session_state.get("live_rtc")
+    ttl = settings.turn.ttl if settings.turn is not None else float("inf")
+    if issued is None or issued[0] != settings or now - issued[1] > ttl / 2:
+        name = st.session_state.setdefault("live_rtc_name", secrets.token_urlsafe(9))
+        issued = st.session_state["live_rtc"] = (settings, now, settings.browser(name, now))
+    return issued[2]
+
+
+watch: StreamWatch = st.session_state.setdefault("live_watch", StreamWatch())
 st.caption("Press **Start** and allow the camera. Frames are analysed on this machine and never stored.")
+buttons = st.container()
+with buttons:
+    if watch.wanted:
+        st.button("Stop", key="live-stop", on_click=watch.stop)
+    else:
+        st.button("Start", key="live-start", type="primary", on_click=watch.start)
 latest_frame_relay()  # frames that cannot be handled in time are dropped, not queued (memory stays flat)
 frames_on_their_last_packet()  # a received frame is decoded at once, not when the next one starts
+take_new_offer(st.session_state, STREAM_KEY)  # a reconnection: the new offer gets a new worker
 ctx = webrtc_streamer(
-    key="fer-live",
+    key=STREAM_KEY,
     mode=WebRtcMode.SENDRECV,
-    rtc_configuration=rtc_configuration(_secrets()),
+    frontend_rtc_configuration=browser_rtc_configuration(),
+    server_rtc_configuration=settings.server(),
+    desired_playing_state=watch.wanted,  # the page's Start and Stop; while True, a dropped stream restarts
     media_stream_constraints=MEDIA_CONSTRAINTS,
     video_frame_callback=live.on_frame,
     async_processing=not frames_off_the_event_loop(),  # each frame's own result, without blocking the loop
@@ -64,6 +99,14 @@ ctx = webrtc_streamer(
                       "style": {"width": "100%", "maxWidth": "640px"}},
     translations={"start": "Start", "stop": "Stop"},
 )
+status_box = st.empty()
+
+
+def show_status(state: str, route: str | None = None) -> None:
+    text = html.escape(status_text(state, route))
+    color = {"failed": "#b42318", "reconnecting": "#b54708", "connected": "#067647"}.get(state, "#555")
+    status_box.markdown(f'<div id="fer-live-status" data-state="{state}" data-route="{route or ""}" '
+                        f'style="color:{color}">{text}</div>', unsafe_allow_html=True)
 
 
 def emotion_html(report) -> str:
@@ -117,16 +160,28 @@ with right:
 timeline_box = st.empty()
 note_box = st.empty()  # while playing, this empty slot replaces the idle note of the previous run
 
+was_wanted = watch.wanted
+state = watch.observe(ctx.state.playing)
+if was_wanted and not watch.wanted:
+    st.rerun()  # it gave up: the next run tells the component to stop trying (desired_playing_state=False)
+show_status(state)
+
 if ctx.state.playing:
     timeline = Timeline(TIMELINE_SECONDS)
     latest = None
-    last_text = last_chart = 0.0
+    last_text = last_chart = last_route = 0.0
+    route = None
     draws = 0
     while ctx.state.playing:
         reports = live.next_reports(timeout=0.5)  # blocks: no busy waiting
         for report in reports:
             timeline.add(report)
         now = time.monotonic()
+        if route is None and now - last_route >= 1.0:  # known once ICE has picked its candidate pair
+            last_route = now
+            route = connection_kind(ctx)
+            if route is not None:
+                show_status("connected", route)
         if not reports:
             # No frame for a while (camera starting, paused or unplugged). Writing to the page also
             # lets Streamlit stop this loop when the user presses Stop.
@@ -157,3 +212,11 @@ else:
         "While the camera plays, the emotion of the largest face, its seven probabilities, a timeline "
         "of the last 30 seconds and the frames processed per second appear here."
     )
+    # Connecting or reconnecting: the component reruns this script whenever its state changes; until
+    # then, count the time, and give up with a plain message when no connection comes.
+    while watch.wanted and not ctx.state.playing:
+        time.sleep(0.5)
+        state = watch.observe(False)
+        show_status(state)  # writing to the page also lets Streamlit end this loop for a new run
+        if state == "failed":
+            st.rerun()

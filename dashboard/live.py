@@ -3,21 +3,19 @@ queue through which results leave the WebRTC thread for the page."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
+import time
 from collections import deque
 from collections.abc import Mapping
 
 import numpy as np
 
+from dashboard import turn
 from fer_core import EMOTIONS, EmotionRecognizer, FrameReport, LiveAnalyzer
 
 log = logging.getLogger(__name__)
 
-ENV_ICE = "FER_ICE_SERVERS"  # JSON: a list of ICE servers, or a whole {"iceServers": [...]} object
-SECRETS_KEY = "rtc_configuration"  # .streamlit/secrets.toml: [rtc_configuration] with iceServers = [...]
 MAX_WIDTH = 640
 # Video only, at most 640 px wide; the browser picks the nearest mode its camera supports.
 MEDIA_CONSTRAINTS = {
@@ -28,44 +26,74 @@ MEDIA_CONSTRAINTS = {
 QUEUE_SIZE = 90  # about 3 s of reports; when full the oldest is dropped
 TIMELINE_SECONDS = 30.0
 TRACK_EVERY = 10  # whole-frame face search every this many frames; near the known faces in between
-
-
-def _normalize_rtc(value) -> dict:
-    if isinstance(value, list):
-        return {"iceServers": value}
-    if isinstance(value, Mapping):
-        value = {k: (list(v) if k == "iceServers" else v) for k, v in value.items()}
-        value.setdefault("iceServers", [])
-        value["iceServers"] = [dict(s) for s in value["iceServers"]]
-        return value
-    raise ValueError("expected a list of ICE servers or an object with 'iceServers'")
+CONNECT_TIMEOUT = 30.0  # seconds without a connection before the page says it could not connect
 
 
 def rtc_configuration(secrets: Mapping | None = None, environ: Mapping | None = None) -> dict:
-    """The WebRTC configuration: st.secrets[rtc_configuration] first, then $FER_ICE_SERVERS (JSON),
-    else no ICE servers at all, which is what a browser on the same machine (localhost) needs.
+    """The browser's WebRTC configuration from st.secrets and the environment (dashboard.turn), for a
+    session named "session"; the page uses ``turn.load_settings`` itself, to issue each browser
+    session its own TURN credentials. Nothing configured: no ICE servers at all, which is what a
+    browser on the same machine (localhost) needs."""
+    settings = turn.load_settings(secrets, environ)
+    for problem in settings.problems:
+        log.warning("live camera settings: %s", problem)
+    return settings.browser("session")
 
-    A share link across networks needs a TURN server, e.g. in .streamlit/secrets.toml:
 
-        [[rtc_configuration.iceServers]]
-        urls = ["turn:turn.example.org:3478"]
-        username = "user"
-        credential = "secret"
-    """
-    environ = os.environ if environ is None else environ
-    if secrets:
-        try:
-            if SECRETS_KEY in secrets:
-                return _normalize_rtc(secrets[SECRETS_KEY])
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring st.secrets[%s]: %s", SECRETS_KEY, exc)
-    raw = environ.get(ENV_ICE, "").strip()
-    if raw:
-        try:
-            return _normalize_rtc(json.loads(raw))
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring %s (not valid JSON ICE servers): %s", ENV_ICE, exc)
-    return {"iceServers": []}
+class StreamWatch:
+    """The stream a person asked for, as the page sees it from run to run: connecting, connected,
+    reconnecting (the connection dropped; streamlit-webrtc's frontend makes a new one by itself while
+    the page wants the stream), failed (no connection within ``timeout`` seconds: no route to the
+    server, the page stops trying) or idle. Free of Streamlit; the page keeps one per session."""
+
+    def __init__(self, timeout: float = CONNECT_TIMEOUT):
+        self.timeout = timeout
+        self.wanted = False
+        self.state = "idle"
+        self.since = 0.0  # when the current attempt to connect began
+        self.reconnections = 0
+        self.connected_once = False
+
+    def start(self, now: float | None = None) -> None:
+        self.wanted, self.state, self.since = True, "connecting", time.monotonic() if now is None else now
+        self.connected_once = False
+
+    def stop(self) -> None:
+        self.wanted, self.state = False, "idle"
+
+    def observe(self, playing: bool, now: float | None = None) -> str:
+        """The state after the component reported ``playing``; gives up after ``timeout`` s without a connection."""
+        now = time.monotonic() if now is None else now
+        if not self.wanted:
+            return self.state
+        if playing:
+            if self.state == "reconnecting":
+                self.reconnections += 1
+            self.state, self.connected_once = "connected", True
+        elif self.state == "connected":
+            self.state, self.since = "reconnecting", now
+        elif now - self.since > self.timeout:
+            self.wanted, self.state = False, "failed"
+        return self.state
+
+
+STATUS_TEXT = {
+    "idle": "Press Start to open the camera.",
+    "connecting": "Connecting to the server…",
+    "connected": "Connected",
+    "reconnecting": "The connection dropped: reconnecting…",
+    "failed": ("Could not connect the video to the server. The browser found no network route to it: "
+               "this network needs a TURN relay. Whoever runs this app can set one up as the README's "
+               "section \u201cShare it with a link\u201d explains; then press Start again."),
+}
+
+
+def status_text(state: str, route: str | None = None) -> str:
+    """What the page says about the connection, e.g. "Connected (relayed through the TURN server)"."""
+    text = STATUS_TEXT.get(state, STATUS_TEXT["idle"])
+    if state == "connected" and route:
+        text += " (relayed through the TURN server)" if route == "relayed" else " (direct)"
+    return text
 
 
 class LiveSession:

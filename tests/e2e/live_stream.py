@@ -158,8 +158,9 @@ def _poll(predicate, timeout: float, message, interval: float = 0.5):
         time.sleep(interval)
 
 
-def click_in_iframe(driver, text: str, timeout: float = 60) -> None:
-    """Click the WebRTC component's button labelled ``text`` (Start / Stop), waiting for it."""
+def click_on_page(driver, text: str, timeout: float = 60) -> None:
+    """Click the live page's own button labelled ``text`` (Start / Stop), waiting for it. (The page
+    drives the WebRTC component through desired_playing_state: the component shows no buttons.)"""
     def click():
         b = button(driver, text)
         if b is None:
@@ -167,38 +168,34 @@ def click_in_iframe(driver, text: str, timeout: float = 60) -> None:
         b.click()
         return True
 
-    _poll(lambda: in_iframe(driver, click), timeout, f"no {text} button in the WebRTC component")
+    _poll(click, timeout, f"no {text} button on the live page")
 
 
-def press_start(driver, until, timeout: float = 120, attempts: int = 3):
-    """Press Start and poll ``until()`` (the caller's sign that the stream plays) for ``timeout`` s.
+def connection_status(driver) -> dict:
+    """The page's words about the connection (#fer-live-status): text, state and route."""
+    return driver.execute_script(
+        "const s = document.getElementById('fer-live-status');"
+        "return s ? {text: s.innerText.trim(), state: s.dataset.state, route: s.dataset.route} : {};") or {}
 
-    When the stream ends by itself before that (the component offers Start again), press Start
-    again, as a person would, up to ``attempts`` presses in all: streamlit-webrtc's frontend ends a
-    stream as soon as the browser reports the connection "disconnected", which Chromium sometimes
-    does within seconds of connecting on a loaded test machine (see README, Troubleshooting).
-    Each extra press is printed. Returns ``until()``'s value."""
-    deadline = time.monotonic() + timeout
-    for attempt in range(1, attempts + 1):
-        click_in_iframe(driver, "Start", max(deadline - time.monotonic(), 10))
-        pressed = time.monotonic()
 
-        def playing_or_ended():
-            if value := until():
-                return ("playing", value)
-            ended = time.monotonic() - pressed > 5 and in_iframe(
-                driver, lambda: button(driver, "Start") is not None and button(driver, "Stop") is None)
-            return ("ended", None) if ended else None
+def press_start(driver, until, timeout: float = 120):
+    """Press the page's Start once and poll ``until()`` (the caller's sign that the stream plays) for
+    ``timeout`` s; returns its value. A connection that drops meanwhile is the page's to restore
+    (it reconnects by itself): the test does not press Start again. Reconnections are printed."""
+    click_on_page(driver, "Start", timeout)
+    seen = []
 
-        state, value = _poll(playing_or_ended, max(deadline - time.monotonic(), 1),
-                             lambda: f"the stream did not start within {timeout:.0f} s: {_stream_report(driver)}")
-        if state == "playing":
-            return value
-        if attempt < attempts:
-            print(f"the stream ended by itself after Start (press {attempt}): {_stream_report(driver)}; "
-                  "pressing Start again")
-    raise AssertionError(f"the stream ended by itself after each of {attempts} presses of Start: "
-                         f"{_stream_report(driver)}")
+    def playing():
+        state = connection_status(driver).get("state")
+        if state and (not seen or seen[-1] != state):
+            seen.append(state)
+        return until()
+
+    value = _poll(playing, timeout, lambda: f"the stream did not start within {timeout:.0f} s "
+                  f"(connection states {seen}): {_stream_report(driver)}")
+    if "reconnecting" in seen:
+        print(f"the stream reconnected by itself before playing: states {seen}; {_stream_report(driver)}")
+    return value
 
 
 def _stream_report(driver) -> str:
@@ -208,8 +205,8 @@ def _stream_report(driver) -> str:
     except Exception:  # noqa: BLE001 - only for a message
         states = "(unknown)"
     component = _safe(lambda: in_iframe(driver, lambda: driver.find_element("tag name", "body").text))
-    return (f"the page says {label_state(driver)}, its video {_safe(lambda: video_state(driver))}, "
-            f"the component {component!r}, connection states {states}")
+    return (f"the page says {label_state(driver)} and {connection_status(driver)}, its video "
+            f"{_safe(lambda: video_state(driver))}, the component {component!r}, browser connection states {states}")
 
 
 def start_stream(driver, timeout: float = 120) -> dict:
@@ -246,13 +243,11 @@ def _safe(fn):
 def stop_stream(driver, timeout: float = 60) -> None:
     """Press Stop and wait until the stream has ended, Start is offered again and the page has gone
     back to waiting (so that the next start_stream sees a fresh label, not this stream's last one)."""
-    click_in_iframe(driver, "Stop", timeout)
+    click_on_page(driver, "Stop", timeout)
 
     def stopped():
-        def check():
-            state = driver.execute_script(VIDEO_STATE_JS)
-            return button(driver, "Start") is not None and (state is None or not state["live"])
-        return in_iframe(driver, check)
+        state = in_iframe(driver, lambda: driver.execute_script(VIDEO_STATE_JS))
+        return button(driver, "Start") is not None and (state is None or not state["live"])
 
     _poll(stopped, timeout, "the stream did not stop after Stop")
     _poll(lambda: label_state(driver).get("text") == WAITING, timeout,

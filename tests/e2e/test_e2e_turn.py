@@ -14,13 +14,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import sys
 import time
 
 import pytest
 
+from dashboard.live import CONNECT_TIMEOUT
 from dashboard.turn import turn_credentials
 
+from .conftest import REPO, StreamlitServer, assert_no_exception, open_page, wait_until
 from .coturn import Coturn
+from .live_stream import (WAITING, button, click_on_page, connection_status, label_state, start_stream,
+                          stop_stream, wait_until_streaming)
 
 SECRET = "TEST-secret-4f1c"
 
@@ -60,3 +66,73 @@ def test_coturn_takes_the_app_credentials_and_refuses_them_when_expired_or_wrong
     assert "Cannot find credentials" in coturn.log()
     assert allocate(coturn.port, *turn_credentials(SECRET, "session-1", ttl=2)) == "ok"  # fresh ones work
     assert coturn.allocations() == 2
+
+
+# ------------------------------------------------------------------------------------ the app behind it
+
+def relay_server(tmp_path, relay: Coturn, secret: str) -> StreamlitServer:
+    env = {"FER_TURN_URLS": f"{relay.url}?transport=udp", "FER_TURN_SECRET": secret, "FER_TURN_TTL": "3600",
+           "FER_RTC_CONFIGURATION": '{"iceTransportPolicy": "relay"}', "FER_ICE_SERVERS": ""}
+    return StreamlitServer(REPO, sys.executable, tmp_path / "streamlit.log", env).start()
+
+
+def wait_for_status(driver, state: str, timeout: float) -> dict:
+    return wait_until(lambda: (s := connection_status(driver)).get("state") == state and s, timeout,
+                      f"the page never said {state!r} within {timeout:.0f} s: {connection_status(driver)}")
+
+
+def test_video_goes_through_the_relay_and_comes_back_when_the_relay_restarts(tmp_path, coturn, make_browser,
+                                                                             fake_camera):
+    server = relay_server(tmp_path, coturn, SECRET)
+    try:
+        driver = make_browser(fake_video=fake_camera)
+        open_page(driver, server, "live")
+        assert_no_exception(driver)
+        start_stream(driver, timeout=180)
+        status = wait_until(lambda: (s := connection_status(driver)).get("route") and s, 30,
+                            f"the page never said how it is connected: {connection_status(driver)}")
+        assert status["state"] == "connected" and status["route"] == "relayed", status
+        assert "relayed through the TURN server" in status["text"]
+        # The browser's and the server's allocations (both use the relay; the browser may use nothing else).
+        assert coturn.allocations() >= 1, coturn.log()[-3000:]
+        session = re.search(r"user <(\d+):([^>]+)>: incoming packet ALLOCATE processed, success", coturn.log())
+        assert session, coturn.log()[-3000:]
+        expiry = int(session.group(1))
+        assert 3000 < expiry - time.time() <= 3600, "the credentials do not expire as configured"
+
+        # The relay dies mid-stream and comes back (its allocations are gone): the page reconnects
+        # by itself, without a press of Start.
+        before = coturn.allocations()
+        coturn.stop()
+        coturn.start()
+        wait_for_status(driver, "reconnecting", 60)
+        restarted = time.monotonic()
+        wait_until_streaming(driver, min_fps=3, timeout=120)
+        status = wait_for_status(driver, "connected", 30)
+        print(f"\nthe page reconnected {time.monotonic() - restarted:.1f} s after it said 'reconnecting'; "
+              f"{status}")
+        assert coturn.allocations() > before, "the new connection did not go through the restarted relay"
+        assert button(driver, "Stop") is not None  # still the person's stream: Stop is offered
+        stop_stream(driver)
+        assert connection_status(driver).get("state") == "idle"
+        assert "Traceback (most recent call last)" not in server.log_tail(200_000), server.log_tail()
+    finally:
+        server.stop()
+
+
+def test_a_wrong_secret_says_it_could_not_connect(tmp_path, coturn, make_browser, fake_camera):
+    server = relay_server(tmp_path, coturn, "not-the-relay-secret")
+    try:
+        driver = make_browser(fake_video=fake_camera)
+        open_page(driver, server, "live")
+        click_on_page(driver, "Start")
+        status = wait_for_status(driver, "failed", CONNECT_TIMEOUT + 60)
+        assert "Could not connect" in status["text"] and "TURN relay" in status["text"], status
+        assert "Share it with a link" in status["text"]
+        assert label_state(driver).get("text") == WAITING  # no label pretends a stream plays
+        assert button(driver, "Start") is not None  # the person can try again
+        assert "Cannot find credentials" in coturn.log()  # the relay refused the forged credentials
+        assert coturn.allocations() == 0
+        assert_no_exception(driver)
+    finally:
+        server.stop()
