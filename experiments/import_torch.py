@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_core.cli import default_data_path  # noqa: E402
-from fer_core.data import load_fer2013  # noqa: E402
+from fer_core.data import describe_data_file, load_fer2013  # noqa: E402
 
 ARCH_FOR_WIDTHS = {(32, 64, 128, 256): "compact_vgg", (48, 96, 192, 384): "wide_vgg", (64, 128, 256, 512): "teacher_vgg"}
 
@@ -128,7 +128,9 @@ def main(argv=None):
     for path in a.results:
         meta, state = read_result(path)
         name = Path(path).stem if a.ensemble else a.name or Path(path).stem
-        jobs.append((name, to_keras(meta, state), info_for(name, meta, n_train, data.source), meta["history"]))
+        # The data file's name, size and SHA-256, not a path of this machine (issue 14).
+        jobs.append((name, to_keras(meta, state), info_for(name, meta, n_train, describe_data_file(a.data)),
+                     meta["history"]))
     if a.ensemble:
         name = a.name or "+".join(j[0] for j in jobs)
         info, history = ensemble_info(name, [j[2] for j in jobs], {j[0]: j[3] for j in jobs})

@@ -181,7 +181,8 @@ def run(name, data_dir, out_dir, quick=False):
         model.train()
         t0 = time.time()
         perm = torch.randperm(n, device=dev, generator=g)
-        tot_loss = tot_correct = torch.zeros((), device=dev)
+        # Two tensors: one bound to both names (as before issue 14) summed loss and accuracy into each.
+        tot_loss, tot_correct = torch.zeros((), device=dev), torch.zeros((), device=dev)
         for i in range(0, n - bs + 1, bs):  # drop the last partial batch
             idx = perm[i : i + bs]
             xb, tb, wb, yb = x_tr[idx], target[idx], sample_w[idx], y_tr[idx]
@@ -218,7 +219,8 @@ def run(name, data_dir, out_dir, quick=False):
         if val_acc > best_acc:
             best_acc = val_acc
             best_state = {k: v.detach().float().cpu().numpy().copy() for k, v in model.state_dict().items()}
-        line = f"{name} epoch {epoch + 1}/{main_epochs + cfg['polish']} loss {tot_loss / seen:.4f} val_acc {val_acc:.4f} {secs:.1f}s"
+        line = (f"{name} epoch {epoch + 1}/{main_epochs + cfg['polish']} loss {tot_loss / seen:.4f} "
+                f"acc {tot_correct / seen:.4f} val_loss {val_loss:.4f} val_acc {val_acc:.4f} {secs:.1f}s")
         log.append(line)
         print(line, flush=True)
         epoch += 1
