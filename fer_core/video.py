@@ -141,12 +141,14 @@ class VideoReader:
     def _pick_stream(self):
         streams = self._container.streams
         if not streams.video:
+            if not streams.audio and not streams:  # an MP4 cut short before its index ends
+                raise VideoError(f"{self.name} is not a video this app can read: it is damaged or cut short.")
             what = " (it holds only sound)" if streams.audio else ""
             raise VideoError(f"{self.name} has no video track{what}.")
         stream = streams.video[0]
-        if stream.codec_context is None:  # FFmpeg knows no decoder for it
-            raise VideoError(f"{self.name} uses a video format this app cannot decode. "
-                             "Convert it to MP4 (H.264) or WebM first.")
+        if stream.codec_context is None:  # FFmpeg has no decoder for it (or its header is cut short)
+            raise VideoError(f"The video of {self.name} cannot be decoded: its format is not supported here, or "
+                             "the file is damaged. Convert it to MP4 (H.264) or WebM, or try another copy.")
         stream.thread_type = "AUTO"  # frame threads: decoding keeps up on a second core when there is one
         return stream
 
@@ -188,8 +190,14 @@ class VideoReader:
                                  "is not supported.") from None
             raise VideoError(f"{self.name} is damaged or cut short: it could be read up to frame {index} "
                              f"({last_time:.1f} s); the results stop there.", frames_done=index) from None
+        expected = self.info.duration_s
         if index == 0:
+            if expected:  # the header promised frames
+                raise VideoError(f"{self.name} is damaged or cut short: none of its frames could be read.")
             raise VideoError(f"{self.name} holds no video frames.")
+        if expected and last_time + step < 0.9 * expected - step:  # the file ends before its header says
+            raise VideoError(f"{self.name} is cut short: it ends after {last_time:.1f} s (frame {index}) of the "
+                             f"{expected:.1f} s its header announces; the results stop there.", frames_done=index)
 
     def close(self) -> None:
         container = getattr(self, "_container", None)
