@@ -62,11 +62,19 @@ def show_model(name: str) -> None:
         st.caption(" · ".join(details))
 
     st.markdown("**Learning curves**")
+    networks = history["members"] if history and history.get("members") else {name: history} if history else {}
+    for note in dict.fromkeys(n["note"] for n in networks.values() if isinstance(n, dict) and n.get("note")):
+        st.info(note)  # why a series is missing (history.json's own note)
+    for network, h in networks.items():
+        for note in charts.refusal_notes(h, network):
+            st.warning(note)  # an impossible series is not drawn
     if history and history.get("members"):  # an ensemble: one network per member, averaged
         st.caption(f"An ensemble: it averages the probabilities of {len(history['members'])} networks "
                    f"({', '.join(history['members'])}), each trained on its own; their curves:")
         c1, c2 = st.columns(2)
-        for col, metric, label in ((c1, "val_accuracy", "PublicTest accuracy"), (c2, "accuracy", "Training accuracy")):
+        drawable = [h for h in history["members"].values() if h.get("accuracy") and "accuracy" not in charts.refused_series(h)]
+        second = ("accuracy", "Training accuracy") if drawable else ("val_loss", "PublicTest loss")
+        for col, (metric, label) in ((c1, ("val_accuracy", "PublicTest accuracy")), (c2, second)):
             col.plotly_chart(charts.compare_curves(history["members"], metric, title=f"{name}'s members: {label}"),
                              key=f"{metric}-{name}", config=charts.STATIC)
     elif history and history.get("epoch"):
@@ -221,6 +229,8 @@ def show_job(job: TrainingJob, live: bool) -> None:
         st.error(message)
     history = job.history()
     if history:
+        for note in charts.refusal_notes(history, job.name):
+            st.warning(note)
         c1, c2 = st.columns(2)
         c1.plotly_chart(charts.training_curves(history, "accuracy", height=260), key=f"job-acc-{job.name}-{done}",
                         config=charts.STATIC)

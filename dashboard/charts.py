@@ -51,20 +51,60 @@ def timeline(times: Sequence[float], probabilities: Sequence[Sequence[float]], w
     return fig
 
 
+SERIES_LABELS = {"accuracy": "training accuracy", "loss": "training loss", "val_accuracy": "PublicTest accuracy",
+                 "val_loss": "PublicTest loss"}
+
+
+def refused_series(history: Mapping[str, Sequence[float]] | None) -> dict[str, str]:
+    """{key: why it is not drawn} for the series of a history that cannot be right: an accuracy
+    outside [0, 1], a negative loss, a value that is not a finite number, or a loss and an accuracy
+    that are one and the same series (the sign of a training log that summed them)."""
+    refused: dict[str, str] = {}
+    if not history:
+        return refused
+    for key, values in history.items():
+        if not (key.endswith("accuracy") or key.endswith("loss")) or not isinstance(values, (list, tuple)):
+            continue
+        label = SERIES_LABELS.get(key, key)
+        try:
+            v = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            refused[key] = f"its {label} holds values that are not numbers"
+            continue
+        if not np.isfinite(v).all():
+            refused[key] = f"its {label} holds values that are not finite numbers"
+        elif key.endswith("accuracy") and ((v < 0) | (v > 1)).any():
+            refused[key] = f"its {label} goes outside 0–100% (from {v.min():.0%} to {v.max():.0%})"
+        elif key.endswith("loss") and (v < 0).any():
+            refused[key] = f"its {label} is negative ({v.min():.3g})"
+    for loss, acc in (("loss", "accuracy"), ("val_loss", "val_accuracy")):
+        if history.get(loss) and list(history.get(loss)) == list(history.get(acc) or []):
+            for key in (loss, acc):
+                refused.setdefault(key, f"its {SERIES_LABELS[loss]} and {SERIES_LABELS[acc]} are one and the same series")
+    return refused
+
+
+def refusal_notes(history: Mapping[str, Sequence[float]] | None, name: str) -> list[str]:
+    """One plain sentence per refused series of ``name``'s history, for the page to show beside the chart."""
+    return [f"Not drawn for {name}: {why}, which cannot be right." for why in refused_series(history).values()]
+
+
 def training_curves(history: Mapping[str, Sequence[float]], metric: str, height: int = 300) -> go.Figure:
-    """Train against validation per epoch, for ``metric`` "accuracy" or "loss"."""
+    """Train against validation per epoch, for ``metric`` "accuracy" or "loss". A series that cannot be
+    right (``refused_series``) is left out; the page says so with ``refusal_notes``."""
     epochs = list(history.get("epoch") or range(1, len(history.get(metric, [])) + 1))
     label = {"accuracy": "Accuracy", "loss": "Loss"}.get(metric, metric)
+    refused = refused_series(history)
     fig = go.Figure()
     for key, name, color in ((metric, "train", "#3b6fd8"), (f"val_{metric}", "validation (PublicTest)", "#e4572e")):
         values = history.get(key) or []
-        if values:
+        if values and key not in refused:
             fig.add_trace(go.Scatter(x=epochs[: len(values)], y=values, name=name, mode="lines+markers",
                                      line=dict(color=color)))
     fig.update_layout(title=f"{label} per epoch", height=height, legend=_LEGEND, **_LAYOUT)
     fig.update_xaxes(title="epoch", dtick=max(1, len(epochs) // 10) if epochs else 1)
     if metric == "accuracy":
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=".0%", range=[0, 1])
     return fig
 
 
@@ -94,20 +134,20 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], normalize: bool = False, 
 def compare_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "val_accuracy",
                    height: int = 340, title: str | None = None) -> go.Figure:
     """One line per model: ``metric`` (PublicTest accuracy by default) against the epoch, so a new
-    model's curve sits beside the earlier ones."""
+    model's curve sits beside the earlier ones. A model's series that cannot be right is left out."""
     label = {"val_accuracy": "PublicTest accuracy", "val_loss": "PublicTest loss",
              "accuracy": "Training accuracy", "loss": "Training loss"}.get(metric, metric)
     fig = go.Figure()
     for name, history in histories.items():
         values = list((history or {}).get(metric) or [])
-        if values:
+        if values and metric not in refused_series(history):
             epochs = list(history.get("epoch") or range(1, len(values) + 1))[: len(values)]
             fig.add_trace(go.Scatter(x=epochs, y=values, name=name, mode="lines",
                                      hovertemplate=name + ", epoch %{x}: %{y:.3~f}<extra></extra>"))
     fig.update_layout(title=title or f"{label} per epoch, all models", height=height, legend=_LEGEND, **_LAYOUT)
     fig.update_xaxes(title="epoch")
     if metric.endswith("accuracy"):
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=".0%", range=[0, 1])
     return fig
 
 

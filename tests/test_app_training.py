@@ -60,10 +60,18 @@ def test_metrics_page_shows_every_shipped_model(open_page):
     for name in singles:
         history = read_json(name, "history.json")
         acc = next(s for s in curves if s["layout"]["title"]["text"] == "Accuracy per epoch"
-                   and len(plotly_values(s["data"][0]["y"])) == len(history["accuracy"])
-                   and np.allclose(plotly_values(s["data"][0]["y"]), history["accuracy"]))
-        assert [t["name"] for t in acc["data"]] == ["train", "validation (PublicTest)"]
-        assert np.allclose(plotly_values(acc["data"][1]["y"]), history["val_accuracy"])
+                   and len(plotly_values(s["data"][-1]["y"])) == len(history["val_accuracy"])
+                   and np.allclose(plotly_values(s["data"][-1]["y"]), history["val_accuracy"]))
+        # The training series where history.json has one (a dropped one is explained by its note).
+        expected = (["train"] if "accuracy" in history else []) + ["validation (PublicTest)"]
+        assert [t["name"] for t in acc["data"]] == expected
+        if "accuracy" in history:
+            assert np.allclose(plotly_values(acc["data"][0]["y"]), history["accuracy"])
+        else:
+            assert any(history["note"] == i.value for i in at.info), name
+        for trace in acc["data"]:  # every accuracy drawn is a possible one
+            assert ((plotly_values(trace["y"]) >= 0) & (plotly_values(trace["y"]) <= 1)).all(), name
+    assert not at.warning  # no shipped series is refused
 
     # PublicTest and PrivateTest side by side for every model, with the figures of metrics.json.
     (compare,) = [s for s in specs if s["layout"].get("title", {}).get("text") == "Test accuracy by model"]
@@ -72,6 +80,50 @@ def test_metrics_page_shows_every_shipped_model(open_page):
         assert list(trace["x"]) == names
         expected = [read_json(n, "metrics.json")[trace["name"]]["accuracy"] for n in names]
         assert np.allclose(plotly_values(trace["y"]), expected)
+
+
+def _impossible_model(models, name: str):
+    """A copy of a shipped single network under ``name`` whose history.json has the accumulator bug's
+    curves: 'loss' and 'accuracy' the same series, accuracy up to 210% (as models/default had)."""
+    import shutil
+
+    source = next(n for n in shipped() if "epoch" in read_json(n, "history.json"))
+    shutil.copytree(MODELS_DIR / source, models / name)
+    history = read_json(name, "history.json", models)
+    summed = [round(1.0 + a, 5) + 0.1 * (i % 3) for i, a in enumerate(history["val_accuracy"])]
+    history["loss"], history["accuracy"] = summed, list(summed)
+    history.pop("note", None)
+    (models / name / "history.json").write_text(json.dumps(history))
+    return history
+
+
+def test_impossible_curves_are_not_drawn_and_the_page_says_why(open_page, tmp_models):
+    history = _impossible_model(tmp_models, "summed")
+    at = open_page(PAGE)
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Not drawn for summed: its training accuracy goes outside 0–100%") for w in warnings), warnings
+    assert any("training loss and training accuracy are one and the same series" in w for w in warnings), warnings
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    drawn = [plotly_values(t["y"]) for s in specs for t in s["data"] if t.get("type") == "scatter"]
+    assert drawn and all(len(y) != len(history["accuracy"]) or not np.allclose(y, history["accuracy"]) for y in drawn)
+    assert any(np.allclose(y, history["val_accuracy"]) for y in drawn if len(y) == len(history["val_accuracy"]))
+
+
+def test_charts_refuse_impossible_series_and_keep_the_rest():
+    from dashboard import charts
+
+    good = {"epoch": [1, 2], "loss": [1.2, 0.9], "accuracy": [0.4, 0.5], "val_loss": [1.1, 1.0], "val_accuracy": [0.45, 0.5]}
+    assert charts.refused_series(good) == {}
+    assert [t.name for t in charts.training_curves(good, "accuracy").data] == ["train", "validation (PublicTest)"]
+    bad = {**good, "accuracy": [0.4, 1.6], "val_loss": [1.1, float("nan")], "loss": [-0.1, 0.2]}
+    refused = charts.refused_series(bad)
+    assert set(refused) == {"accuracy", "val_loss", "loss"}
+    assert "from 40% to 160%" in refused["accuracy"] and "not finite" in refused["val_loss"] and "negative" in refused["loss"]
+    assert [t.name for t in charts.training_curves(bad, "accuracy").data] == ["validation (PublicTest)"]
+    assert charts.training_curves(bad, "loss").data == ()
+    assert [t.name for t in charts.compare_curves({"a": good, "b": bad}, "accuracy").data] == ["a"]
+    assert len(charts.refusal_notes(bad, "b")) == 3
 
 
 def test_learning_curves_of_all_models_side_by_side(open_page):
