@@ -54,6 +54,18 @@ def ferplus_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def lfw_path() -> str:
+    """lfw_expressions.npz: real news photos (LFW) with an expression label and the person's name."""
+    return _data_path("LFW_EXPRESSIONS_PATH", "lfw_expressions.npz")
+
+
+@pytest.fixture(scope="session")
+def sfew_path() -> str:
+    """sfew_train.npz: SFEW 2.0's labelled film frames, with file names that carry the film clip."""
+    return _data_path("SFEW_PATH", "sfew_train.npz")
+
+
+@pytest.fixture(scope="session")
 def fer_data(fer_path):
     from fer_core.data import load_fer2013
 
