@@ -66,14 +66,23 @@ def test_curves_and_confusion_matrix_render_for_the_shipped_models(app_server, m
         traces = [t for c in charts for t in c["traces"]]
 
         # Learning curves: train and validation, per epoch, exactly the model's history (an ensemble:
-        # each member's PublicTest and training accuracy).
+        # each member's PublicTest accuracy, and its training accuracy or else its PublicTest loss). A
+        # training series that history.json does not have (dropped, with a note) is not drawn.
         members = history["members"] if "members" in history else {name: history}
-        keys = ("val_accuracy", "accuracy") if "members" in history else ("accuracy", "val_accuracy", "loss", "val_loss")
+        with_train = all("accuracy" in h for h in members.values())
+        keys = (("val_accuracy", "accuracy" if with_train else "val_loss") if "members" in history else
+                tuple(k for k in ("accuracy", "val_accuracy", "loss", "val_loss") if k in history))
         for member, h in members.items():
             for key in keys:
                 curve = _trace_with(traces, h[key])
                 assert curve is not None, f"{name}: no curve with {member}'s {key}"
                 assert list(curve["x"]) == list(h["epoch"]), f"{name}: {member}'s {key} is not drawn per epoch"
+            if h.get("note"):
+                panel_text = _visible_tab_panel(driver).text
+                assert h["note"][:80] in panel_text.replace("\n", " "), f"{name}: {member}'s note is not shown"
+        # Nothing impossible is drawn.
+        accuracy_curves = [t for c in charts if "accuracy" in str(c["title"]).lower() for t in c["traces"]]
+        assert all(0 <= v <= 1 for t in accuracy_curves for v in t["y"]), f"{name}: an accuracy outside [0, 1]"
 
         # Confusion matrix: 7×7, emotions on both axes, the PublicTest matrix normalized per row.
         (heat,) = [t for t in traces if t["type"] == "heatmap"]
