@@ -21,6 +21,7 @@ PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/photo.py", title="Analyze a photo", icon=":material/photo_camera:", url_path="photo"),
     st.Page("app_pages/live.py", title="Live camera", icon=":material/videocam:", url_path="live"),
+    st.Page("app_pages/video.py", title="Analyze a video", icon=":material/movie:", url_path="video"),
     st.Page("app_pages/training.py", title="Training & metrics", icon=":material/monitoring:", url_path="training"),
 ]
 

@@ -121,9 +121,12 @@ class VideoReader:
             opened = io.BytesIO(bytes(source))
         else:
             try:
+                empty = source.seek(0, io.SEEK_END) == 0
                 source.seek(0)  # an upload read before starts over
-            except (AttributeError, OSError, ValueError):
-                pass
+            except (AttributeError, OSError, ValueError):  # not seekable (a pipe): FFmpeg reads it as it comes
+                empty = False
+            if empty:
+                raise VideoError(f"{self.name} is empty (0 bytes).")
             opened = source
         try:
             self._container = av.open(opened, mode="r")
