@@ -26,7 +26,7 @@ from dashboard.live import (MEDIA_CONSTRAINTS, TIMELINE_SECONDS, LiveSession, St
                             fps_text, status_text)
 from dashboard.state import selected_recognizer_with_detector
 from dashboard.webrtc_session import connection_kind, take_new_offer
-from dashboard.webrtc_tuning import frames_off_the_event_loop, frames_on_their_last_packet, latest_frame_relay
+from dashboard.webrtc_tuning import install_webrtc_tunings
 from fer_core import EMOTION_COLORS, EMOTIONS
 
 STREAM_KEY = "fer-live"
@@ -77,14 +77,13 @@ def browser_rtc_configuration() -> dict:
 
 watch: StreamWatch = st.session_state.setdefault("live_watch", StreamWatch())
 st.caption("Press **Start** and allow the camera. Frames are analysed on this machine and never stored.")
-buttons = st.container()
-with buttons:
-    if watch.wanted:
-        st.button("Stop", key="live-stop", on_click=watch.stop)
-    else:
-        st.button("Start", key="live-start", type="primary", on_click=watch.start)
-latest_frame_relay()  # frames that cannot be handled in time are dropped, not queued (memory stays flat)
-frames_on_their_last_packet()  # a received frame is decoded at once, not when the next one starts
+# One button with one key (its label changes): a keyed element of the previous run stays on the page
+# while this run loops, so a Start and a Stop of their own would both show.
+st.button("Stop" if watch.wanted else "Start", key="live-button", type="secondary" if watch.wanted else "primary",
+          on_click=watch.stop if watch.wanted else watch.start)
+# Installed once at start-up (app.py): the newest frame, not a queue; a frame decoded on its last packet;
+# each frame's own result computed off the event loop (then async_processing=False).
+tunings = install_webrtc_tunings()
 take_new_offer(st.session_state, STREAM_KEY)  # a reconnection: the new offer gets a new worker
 ctx = webrtc_streamer(
     key=STREAM_KEY,
@@ -94,7 +93,7 @@ ctx = webrtc_streamer(
     desired_playing_state=watch.wanted,  # the page's Start and Stop; while True, a dropped stream restarts
     media_stream_constraints=MEDIA_CONSTRAINTS,
     video_frame_callback=live.on_frame,
-    async_processing=not frames_off_the_event_loop(),  # each frame's own result, without blocking the loop
+    async_processing=not tunings.off_loop_frames,  # each frame's own result, without blocking the loop
     video_html_attrs={"autoPlay": True, "controls": False, "muted": True, "playsInline": True,
                       "style": {"width": "100%", "maxWidth": "640px"}},
     translations={"start": "Start", "stop": "Stop"},
@@ -166,7 +165,7 @@ if was_wanted and not watch.wanted:
     st.rerun()  # it gave up: the next run tells the component to stop trying (desired_playing_state=False)
 show_status(state)
 
-if ctx.state.playing:
+if ctx.state.playing and watch.wanted:  # (after Stop, the component may still play for a moment)
     timeline = Timeline(TIMELINE_SECONDS)
     latest = None
     last_text = last_chart = last_route = 0.0

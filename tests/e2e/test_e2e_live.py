@@ -47,7 +47,7 @@ from .conftest import (CHROMIUM, DOCS, app_idle, assert_no_exception, open_page,
                        wait_until)
 from .fake_camera import (BLOCK, INDEX_BLOCKS, INDEX_REF, INDEX_X, INDEX_Y, face_track, moving_face_frames,
                           read_frame_index, read_y4m)
-from .live_stream import press_start, record_cameras
+from .live_stream import connection_status, press_start, record_cameras
 
 WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 LABEL_RE = re.compile(rf"^({'|'.join(EMOTIONS)}) · (\d+)%$")
@@ -494,18 +494,31 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
     screenshot(driver, "live")
     assert_no_exception(driver)
 
-    # Stop: the stream ends, the button says Start again and the page goes back to waiting.
-    stop = _in_iframe(driver, iframe, lambda: _button(driver, "Stop"))
-    assert stop is not None, "no Stop button while playing"
-    _in_iframe(driver, iframe, stop.click)
+    # The page says how it is connected: on the same machine without ICE servers, directly.
+    status = wait_until(lambda: (s := connection_status(driver)).get("route") and s, 30,
+                        f"the page never said how it is connected: {connection_status(driver)}")
+    assert (status["state"], status["route"], status["text"]) == ("connected", "direct", "Connected (direct)"), status
 
-    def stopped():
-        state = _in_iframe(driver, iframe, lambda: driver.execute_script(VIDEO_STATE_JS))
-        start_again = _in_iframe(driver, iframe, lambda: _button(driver, "Start"))
+    # Stop (the page's own button): the stream ends, the button says Start again and the page goes
+    # back to waiting.
+    stop = _button(driver, "Stop")
+    assert stop is not None, "no Stop button while playing"
+    stop.click()
+
+    def stopped():  # (the component's iframe may be drawn anew meanwhile: found again each time)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:
+            state = _in_iframe(driver, wait_for(driver, WEBRTC_IFRAME, timeout=10),
+                               lambda: driver.execute_script(VIDEO_STATE_JS))
+        except StaleElementReferenceException:
+            return None
+        start_again = _button(driver, "Start")
         return start_again is not None and (state is None or not state["live"])
 
     wait_until(stopped, 30, "the stream did not stop after Stop")
     app_idle(driver, 60)
+    assert connection_status(driver).get("state") == "idle", connection_status(driver)
     wait_until(lambda: _label_state(driver)["text"] == "Waiting for the camera…", 30,
                f"the page still shows a live label after Stop: {_label_state(driver)}")
     after = _label_state(driver)
