@@ -12,10 +12,12 @@ import streamlit as st
 from dashboard.logs import show_pipeline_warnings
 from dashboard.privacy import keep_uploads_in_memory
 from dashboard.state import model_selector
+from dashboard.webrtc_tuning import install_webrtc_tunings
 
 st.set_page_config(page_title="Emotion recognition", page_icon="🙂", layout="wide")
 show_pipeline_warnings()  # a stream that fails says why in the server's console
 keep_uploads_in_memory()  # photos never touch the disk, not even as the web server's temporary file
+install_webrtc_tunings()  # once per process, before any stream (later runs return the same result)
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -1,8 +1,12 @@
 """How the live page tunes streamlit-webrtc and aiortc for a live view: the newest frame rather than
 every frame, each frame's own result without blocking the event loop, and a video frame passed on
 as soon as its last packet is in. Each is a small, guarded replacement of one class of those
-libraries; where a library's layout differs from the one these were written for, it logs a
-warning and leaves that library as it is.
+libraries; before replacing anything it checks every private member it relies on, and where a
+library's layout differs from the one these were written for (requirements.txt pins the versions
+the tests cover), it logs a warning naming what is missing and leaves that library as it is.
+
+``install_webrtc_tunings()`` installs all three once per server process (app.py calls it at start-up;
+later calls return the same result) and logs the library versions it was installed on.
 
 aiortc is imported inside the functions, never at the top: importing it after TensorFlow in one
 process crashes, and tests import these modules next to training code.
@@ -12,9 +16,45 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
+import re
+import threading
+from dataclasses import dataclass
+from importlib import metadata
 
 log = logging.getLogger(__name__)
+
+
+def _missing(owner, names, what: str) -> list[str]:
+    """The attributes of ``names`` that ``owner`` lacks, as "what.name" (empty when all are there)."""
+    return [f"{what}.{n}" for n in names if not hasattr(owner, n)]
+
+
+def _missing_parameters(function, names, what: str) -> list[str]:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return [f"{what}()"]
+    return [f"{what}({n}=)" for n in names if n not in parameters]
+
+
+def _init_sets(cls, names, what: str) -> list[str]:
+    """The instance attributes of ``names`` ("self.x") that no ``__init__`` in ``cls``'s MRO assigns."""
+    try:
+        source = "".join(inspect.getsource(c.__init__) for c in cls.__mro__ if "__init__" in c.__dict__
+                         and c.__module__.split(".")[0] != "builtins" and c is not object)
+    except (OSError, TypeError):
+        return [f"{what}'s source"]
+    return [f"{what} ({n} =)" for n in names if not re.search(rf"{re.escape(n)}\s*(:[^=\n]*)?=[^=]", source)]
+
+
+def _refuse(missing: list[str], warning: str) -> bool:
+    """True when nothing is missing; else log ``warning`` with what is missing and return False."""
+    if missing:
+        log.warning("%s (missing: %s)", warning, ", ".join(missing))
+        return False
+    return True
 
 
 def _replace_class(module, name: str, subclass: type, warning: str) -> bool:
@@ -30,7 +70,7 @@ def _replace_class(module, name: str, subclass: type, warning: str) -> bool:
     return True
 
 
-def latest_frame_relay() -> bool:
+def install_latest_frame_relay() -> bool:
     """Make streamlit-webrtc relay only the newest video frame between the camera, the frame callback
     and the encoder, dropping the frames that could not be handled in time. Returns True when the
     server's relay is (now) one of these.
@@ -40,18 +80,26 @@ def latest_frame_relay() -> bool:
     per incoming frame (30 fps), so whenever encoding the annotated frames back to the browser is
     slower than that (a busy CPU, several streams) ~1 MB frames pile up: the server grew by 50-100 MB
     a minute on a loaded 2-core machine. Unbuffered, each consumer takes the latest frame, as a live
-    view should. Called before every webrtc_streamer call, so it is in place before the process's
-    first stream; a no-op outside a Streamlit server (AppTest, scripts).
+    view should. Installed at start-up (install_webrtc_tunings), before the process's first stream; a
+    no-op outside a Streamlit server (AppTest, scripts).
     """
+    from aiortc.contrib.media import MediaRelay
     from streamlit.runtime.runtime import Runtime
+    from streamlit_webrtc import eventloop
     from streamlit_webrtc import relay as webrtc_relay
-    from streamlit_webrtc.eventloop import get_global_event_loop, loop_context
 
+    if not _refuse(_missing(webrtc_relay, ["_SERVER_GLOBAL_RELAY_ATTR_NAME_"], "streamlit_webrtc.relay")
+                   + _missing(eventloop, ["get_global_event_loop", "loop_context"], "streamlit_webrtc.eventloop")
+                   + _missing(Runtime, ["exists", "instance"], "streamlit Runtime")
+                   + _missing_parameters(MediaRelay.subscribe, ["track", "buffered"], "MediaRelay.subscribe"),
+                   "streamlit-webrtc's relay is not the expected one: video frames stay buffered"):
+        return False
     if not Runtime.exists():
         return False
     runtime = Runtime.instance()
     attr = webrtc_relay._SERVER_GLOBAL_RELAY_ATTR_NAME_
     relay_class = _latest_frame_relay_class()
+    get_global_event_loop, loop_context = eventloop.get_global_event_loop, eventloop.loop_context
     current = getattr(runtime, attr, None)
     if isinstance(current, relay_class):
         return True
@@ -80,7 +128,7 @@ def _latest_frame_relay_class():
     return LatestFrameRelay
 
 
-def frames_off_the_event_loop() -> bool:
+def install_off_loop_frames() -> bool:
     """Make streamlit-webrtc's synchronous video track run the frame callback in a thread of its own
     stream while the event loop waits for it. Returns True when it does; the page then passes
     ``async_processing=False`` (and True otherwise).
@@ -96,16 +144,26 @@ def frames_off_the_event_loop() -> bool:
     (a browser that gets no answer for ~2.5 s reports "disconnected" and streamlit-webrtc's
     frontend then ends the stream). Awaiting the callback in a thread gives the frame's own result
     without blocking the loop; frames that arrive meanwhile are dropped by the relay
-    (latest_frame_relay), not queued.
+    (install_latest_frame_relay), not queued.
     """
+    from streamlit_webrtc import process
     from streamlit_webrtc import webrtc as webrtc_module
 
-    return _replace_class(webrtc_module, "VideoProcessTrack", _off_loop_track_class(),
-                          "streamlit-webrtc's VideoProcessTrack is not the expected class: frames stay asynchronous")
+    warning = "streamlit-webrtc's VideoProcessTrack is not the expected class: frames stay asynchronous"
+    track = getattr(process, "VideoProcessTrack", None)
+    if not _refuse(_missing(process, ["VideoProcessTrack"], "streamlit_webrtc.process")
+                   + _missing(webrtc_module, ["VideoProcessTrack"], "streamlit_webrtc.webrtc")
+                   + (_missing(track, ["recv", "stop", "readyState"], "VideoProcessTrack")
+                      + _missing_parameters(track.__init__, ["track", "processor"], "VideoProcessTrack.__init__")
+                      + _init_sets(track, ["self.track", "self.processor"], "VideoProcessTrack.__init__")
+                      if track is not None else []), warning):
+        return False
+    return _replace_class(webrtc_module, "VideoProcessTrack", _off_loop_track_class(), warning)
 
 
 @functools.cache
 def _off_loop_track_class():
+    import concurrent.futures
     import itertools
     from concurrent.futures import ThreadPoolExecutor
 
@@ -127,11 +185,16 @@ def _off_loop_track_class():
                 raise MediaStreamError
             frame = await self.track.recv()
             try:
-                new_frame = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self.processor.recv, frame)
-            except RuntimeError:  # the executor was shut down: the stream ended meanwhile
+                job = self._executor.submit(self.processor.recv, frame)
+            except RuntimeError:  # the executor was shut down (stop()): the stream ended meanwhile
                 raise MediaStreamError from None
-            except Exception:  # noqa: BLE001 - a failing callback must not end the stream
+            try:
+                new_frame = await asyncio.wrap_future(job)
+            except (asyncio.CancelledError, concurrent.futures.CancelledError):
+                if self.readyState != "live":  # stop() cancelled the job: the stream ended
+                    raise MediaStreamError from None
+                raise
+            except Exception:  # noqa: BLE001 - a failing callback (a RuntimeError too) must not end the stream
                 log.exception("the frame callback failed; the frame is passed on as it came")
                 new_frame = frame
             new_frame.pts, new_frame.time_base = frame.pts, frame.time_base
@@ -144,7 +207,7 @@ def _off_loop_track_class():
     return OffLoopVideoProcessTrack
 
 
-def frames_on_their_last_packet() -> bool:
+def install_last_packet_frames() -> bool:
     """Make aiortc pass a received video frame to its decoder as soon as the frame's last packet has
     arrived (the RTP marker bit, which VP8 and H.264 senders set on it), instead of when the first
     packet of the next frame arrives, as its jitter buffer otherwise does: that waits one camera
@@ -153,10 +216,37 @@ def frames_on_their_last_packet() -> bool:
     Measured in the browser (tests/e2e/test_e2e_live.py, 26 Nov, 2-core AVX-512 VM): the labelled
     video was 33-43 ms behind the camera (medians of three runs) with this, 69-78 ms without.
     """
-    from aiortc import rtcrtpreceiver
+    from aiortc import jitterbuffer, rtcrtpreceiver
 
-    return _replace_class(rtcrtpreceiver, "JitterBuffer", _last_packet_jitter_buffer_class(),
-                          "aiortc's JitterBuffer is not the expected class: video frames wait for the next one")
+    warning = "aiortc's JitterBuffer is not the expected class: video frames wait for the next one"
+    buffer_class = getattr(jitterbuffer, "JitterBuffer", None)
+    missing = (_missing(rtcrtpreceiver, ["JitterBuffer"], "aiortc.rtcrtpreceiver")
+               + _missing(jitterbuffer, ["JitterBuffer", "JitterFrame"], "aiortc.jitterbuffer"))
+    if buffer_class is not None:
+        missing += _missing(buffer_class, ["_remove_frame", "remove", "add", "capacity"], "JitterBuffer")
+        missing += _missing_parameters(buffer_class.__init__, ["capacity", "is_video"], "JitterBuffer.__init__")
+        missing += _missing_parameters(buffer_class._remove_frame, ["sequence_number"], "JitterBuffer._remove_frame") \
+            if hasattr(buffer_class, "_remove_frame") else []
+        try:  # the instance's private members, on a probe
+            probe = buffer_class(capacity=4, is_video=True)
+            missing += _missing(probe, ["_is_video", "_packets", "_origin", "_capacity"], "JitterBuffer()")
+        except Exception as exc:  # noqa: BLE001 - any other layout: leave it alone
+            missing.append(f"JitterBuffer(capacity=4, is_video=True) ({exc})")
+    if hasattr(jitterbuffer, "JitterFrame"):
+        missing += _missing_parameters(jitterbuffer.JitterFrame.__init__, ["data", "timestamp"], "JitterFrame.__init__")
+    if not _refuse(missing + _receiver_sets_packet_data(rtcrtpreceiver), warning):
+        return False
+    return _replace_class(rtcrtpreceiver, "JitterBuffer", _last_packet_jitter_buffer_class(), warning)
+
+
+def _receiver_sets_packet_data(rtcrtpreceiver) -> list[str]:
+    """The new buffer joins the packets' ``_data``, which aiortc's receiver sets on each packet after
+    depayloading it (not an attribute of RtpPacket itself): check that the receiver still does."""
+    try:
+        source = inspect.getsource(rtcrtpreceiver)
+    except (OSError, TypeError):
+        return ["aiortc.rtcrtpreceiver's source (to check packet._data)"]
+    return [] if "packet._data = " in source else ["packet._data in aiortc.rtcrtpreceiver"]
 
 
 @functools.cache
@@ -181,3 +271,51 @@ def _last_packet_jitter_buffer_class():
             return super()._remove_frame(sequence_number)
 
     return LastPacketJitterBuffer
+
+
+@dataclass(frozen=True)
+class WebRtcTunings:
+    """Which tunings are in place in this server process."""
+
+    latest_frame_relay: bool
+    off_loop_frames: bool
+    last_packet_frames: bool
+
+
+_installed: tuple[WebRtcTunings, bool] | None = None  # (the tunings, whether installed in a Streamlit server)
+_install_lock = threading.Lock()
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _in_server() -> bool:
+    from streamlit.runtime.runtime import Runtime
+
+    return Runtime.exists()
+
+
+def install_webrtc_tunings() -> WebRtcTunings:
+    """Install the three tunings once per server process (app.py calls this at start-up, before any
+    stream) and log the library versions they were installed on; later calls return the same result.
+    Outside a Streamlit server (AppTest, scripts) the relay cannot be installed, and a later call made
+    in a server installs it then."""
+    global _installed
+    with _install_lock:
+        in_server = _in_server()
+        if _installed is not None and (_installed[1] or not in_server):
+            return _installed[0]
+        tunings = WebRtcTunings(install_latest_frame_relay(), install_off_loop_frames(), install_last_packet_frames())
+        complete = (tunings.latest_frame_relay or not in_server) and tunings.off_loop_frames and tunings.last_packet_frames
+        log.log(logging.INFO if complete else logging.WARNING,  # a tuning that is off: the versions say why
+                "WebRTC tunings on streamlit %s, streamlit-webrtc %s, aiortc %s: latest-frame relay %s, frames off "
+                "the event loop %s, frames on their last packet %s", _version("streamlit"),
+                _version("streamlit-webrtc"), _version("aiortc"),
+                *("on" if t else "off" for t in (tunings.latest_frame_relay, tunings.off_loop_frames,
+                                                  tunings.last_packet_frames)))
+        _installed = (tunings, in_server)
+        return tunings

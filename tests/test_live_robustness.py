@@ -14,10 +14,12 @@ import pytest
 
 from dashboard.live import LiveSession, emotion_text
 from dashboard.webrtc_tuning import (_last_packet_jitter_buffer_class, _latest_frame_relay_class, _off_loop_track_class,
-                                     frames_off_the_event_loop, frames_on_their_last_packet, latest_frame_relay)
+                                     install_last_packet_frames, install_latest_frame_relay, install_off_loop_frames,
+                                     install_webrtc_tunings)
 from fer_core import EmotionRecognizer
 from fer_core.registry import list_models
 
+from .conftest import REPO
 from .fixtures import astronaut_bgr
 
 
@@ -138,7 +140,7 @@ async def _fall_behind(relay, n: int = 60):
 
 
 def test_plain_relay_queues_every_frame_the_consumer_misses():
-    """The reason for latest_frame_relay: aiortc's default relay keeps every frame (~1 MB each at
+    """The reason for install_latest_frame_relay: aiortc's default relay keeps every frame (~1 MB each at
     640x480) for a consumer that falls behind."""
     from aiortc.contrib.media import MediaRelay
 
@@ -152,7 +154,7 @@ def test_latest_frame_relay_keeps_only_the_newest_video_frame():
 
 
 def test_latest_frame_relay_is_a_no_op_outside_a_streamlit_server():
-    assert latest_frame_relay() is False
+    assert install_latest_frame_relay() is False
 
 
 class SlowMarker:
@@ -195,7 +197,7 @@ async def _run_off_loop_track(n: int = 5, seconds: float = 0.05):
 
 
 def test_frames_are_analysed_off_the_event_loop_and_return_their_own_result():
-    """The live page's video track (frames_off_the_event_loop): each frame comes back with the result
+    """The live page's video track (install_off_loop_frames): each frame comes back with the result
     of its own analysis, not the previous frame's (one camera interval less lag), the analysis runs
     in the stream's own thread, and the event loop, which all streams' packets and ICE checks share,
     keeps running while a frame is analysed."""
@@ -210,9 +212,57 @@ def test_frames_are_analysed_off_the_event_loop_and_return_their_own_result():
 def test_streamlit_webrtc_builds_the_off_loop_track():
     from streamlit_webrtc import webrtc as webrtc_module
 
-    assert frames_off_the_event_loop() is True
+    assert install_off_loop_frames() is True
     assert webrtc_module.VideoProcessTrack is _off_loop_track_class()
-    assert frames_off_the_event_loop() is True  # idempotent: every page run calls it
+    assert install_off_loop_frames() is True  # idempotent
+
+
+class FailsOnFrame:
+    """A frame callback that raises ``error`` on the frames numbered in ``bad`` and marks the others."""
+
+    def __init__(self, bad, error):
+        self.bad, self.error = set(bad), error
+
+    def recv(self, frame):
+        if frame.pts in self.bad:
+            raise self.error
+        return av.VideoFrame.from_ndarray(np.full((24, 32, 3), 200, np.uint8), format="bgr24")
+
+
+async def _through_failing_track(error, n: int = 4):
+    track = _off_loop_track_class()(track=BurstCamera(100), processor=FailsOnFrame({2}, error))
+    out = []
+    for _ in range(n):
+        frame = await asyncio.wait_for(track.recv(), 10)
+        out.append((frame.pts, frame.width, frame.to_ndarray(format="bgr24")[0, 0, 0]))
+    track.stop()
+    return out
+
+
+@pytest.mark.parametrize("error", [RuntimeError("the model could not run"), ValueError("bad frame")],
+                         ids=["RuntimeError", "ValueError"])
+def test_a_failing_frame_comes_back_unannotated_and_the_stream_goes_on(error, caplog):
+    """The track once caught RuntimeError as 'the executor was shut down' and ended the stream: a frame
+    callback's own RuntimeError (TFLite raises them) stopped the live video for good."""
+    out = asyncio.run(_through_failing_track(error))
+    assert [pts for pts, _, _ in out] == [1, 2, 3, 4]  # the stream went on
+    corner = camera_frame(320, 240).to_ndarray(format="bgr24")[0, 0, 0]
+    assert out[1][1:] == (320, corner), out[1]  # frame 2 as the camera sent it
+    assert all(o[1:] == (32, 200) for o in (out[0], out[2], out[3])), out  # the others analysed
+    assert "the frame callback failed" in caplog.text
+
+
+def test_a_stopped_track_ends_the_stream():
+    from aiortc.mediastreams import MediaStreamError
+
+    async def run():
+        track = _off_loop_track_class()(track=BurstCamera(100), processor=FailsOnFrame((), RuntimeError()))
+        await track.recv()
+        track.stop()
+        with pytest.raises(MediaStreamError):
+            await track.recv()
+
+    asyncio.run(run())
 
 
 def _rtp(sequence_number: int, timestamp: int, marker: bool, data: bytes):
@@ -235,7 +285,7 @@ TWO_FRAMES = [_rtp(100, 3000, False, b"a1"), _rtp(101, 3000, False, b"a2"), _rtp
 
 
 def test_aiortc_holds_a_video_frame_until_the_next_one_starts():
-    """The reason for frames_on_their_last_packet: aiortc's own jitter buffer releases frame k only
+    """The reason for install_last_packet_frames: aiortc's own jitter buffer releases frame k only
     when frame k+1's first packet arrives, one camera interval after frame k was complete."""
     from aiortc.jitterbuffer import JitterBuffer
 
@@ -261,9 +311,9 @@ def test_audio_keeps_aiortcs_own_rule_and_the_receiver_builds_the_new_buffer():
 
     audio = _last_packet_jitter_buffer_class()(capacity=16, prefetch=4)
     assert _frames_released(audio, TWO_FRAMES[:3]) == [None, None, None]  # audio waits for its prefetch
-    assert frames_on_their_last_packet() is True
+    assert install_last_packet_frames() is True
     assert rtcrtpreceiver.JitterBuffer is _last_packet_jitter_buffer_class()
-    assert frames_on_their_last_packet() is True  # idempotent: every page run calls it
+    assert install_last_packet_frames() is True  # idempotent
 
 
 def test_a_library_of_another_layout_is_left_as_it_is(caplog):
@@ -279,6 +329,58 @@ def test_a_library_of_another_layout_is_left_as_it_is(caplog):
     assert _replace_class(module, "JitterBuffer", _last_packet_jitter_buffer_class(), "not the expected class") is False
     assert module.JitterBuffer is Unexpected
     assert "not the expected class" in caplog.text
+
+
+def _owner(path: str):
+    import importlib
+
+    module, _, cls = path.partition(":")
+    owner = importlib.import_module(module)
+    return getattr(owner, cls) if cls else owner
+
+
+@pytest.mark.parametrize("tuning, owner, member", [
+    ("buffer", "aiortc.jitterbuffer:JitterBuffer", "_remove_frame"),
+    ("buffer", "aiortc.jitterbuffer", "JitterFrame"),
+    ("track", "streamlit_webrtc.process", "VideoProcessTrack"),
+    ("track", "streamlit_webrtc.process:MediaProcessTrack", "__init__"),  # then nothing sets self.track
+    ("relay", "streamlit_webrtc.relay", "_SERVER_GLOBAL_RELAY_ATTR_NAME_"),
+    ("relay", "streamlit_webrtc.eventloop", "loop_context"),
+])
+def test_a_missing_private_member_leaves_the_library_as_it_is(tuning, owner, member, monkeypatch, caplog):
+    """Each tuning checks every private member it relies on before it replaces anything: with one missing
+    (another library version) it replaces nothing, and its warning names what is missing."""
+    from aiortc import jitterbuffer, rtcrtpreceiver
+    from streamlit_webrtc import process
+    from streamlit_webrtc import webrtc as webrtc_module
+
+    # The libraries as they come (an earlier test may have installed the tunings in this process).
+    monkeypatch.setattr(rtcrtpreceiver, "JitterBuffer", jitterbuffer.JitterBuffer)
+    monkeypatch.setattr(webrtc_module, "VideoProcessTrack", process.VideoProcessTrack)
+    track_class = process.VideoProcessTrack
+    monkeypatch.delattr(_owner(owner), member)
+    install = {"buffer": install_last_packet_frames, "track": install_off_loop_frames,
+               "relay": install_latest_frame_relay}[tuning]
+    assert install() is False
+    assert rtcrtpreceiver.JitterBuffer is jitterbuffer.JitterBuffer
+    assert webrtc_module.VideoProcessTrack is track_class
+    assert "missing:" in caplog.text and (member in caplog.text or "self.track" in caplog.text), caplog.text
+
+
+def test_the_tunings_are_installed_once_and_log_the_library_versions(caplog):
+    import importlib.metadata
+    import logging
+
+    caplog.set_level(logging.INFO, logger="dashboard.webrtc_tuning")
+    first = install_webrtc_tunings()
+    assert first.off_loop_frames and first.last_packet_frames
+    assert first.latest_frame_relay is False  # no Streamlit server here
+    assert f"aiortc {importlib.metadata.version('aiortc')}" in caplog.text
+    assert f"streamlit-webrtc {importlib.metadata.version('streamlit-webrtc')}" in caplog.text
+    app = (REPO / "app.py").read_text()
+    assert "install_webrtc_tunings()" in app  # at start-up, before any page runs
+    live = (REPO / "app_pages" / "live.py").read_text()
+    assert "install_" in live and "frames_off_the_event_loop" not in live
 
 
 def test_a_streamlit_webrtc_worker_error_reaches_the_server_console(capfd):
