@@ -5,7 +5,8 @@
     for face in rec.analyze(load_image("photo.jpg")):
         print(face.box, face.label, f"{face.confidence:.0%}")
 
-Nothing here imports TensorFlow or Streamlit: training lives in fer_core.train, the app in pages/.
+Nothing here imports TensorFlow or Streamlit: training lives in fer_core.train, the app in app.py and
+app_pages/ (not pages/: see the README's Layout).
 """
 
 from .classifier import ModelError

@@ -54,8 +54,9 @@ def compact_vgg(widths=(32, 64, 128, 256), dropout: float = 0.4) -> keras.Model:
 
 
 def wide_vgg() -> keras.Model:
-    """compact_vgg at 1.5× the width (48–384 filters, 2.6 M parameters, ~2.2× the multiply-adds):
-    the shipped default since issue 7, still about a millisecond per face on one core."""
+    """compact_vgg at 1.5× the width (48–384 filters, 2.6 M parameters, ~2.2× the multiply-adds): two of
+    the three members of the shipped ``ensemble`` (models/README.md); the shipped ``default`` is
+    ``compact_vgg``."""
     return compact_vgg((48, 96, 192, 384))
 
 

@@ -19,11 +19,18 @@ class ModelError(RuntimeError):
     """A model file that is missing or damaged; the message says which and how to restore it."""
 
 
+LITERT_MISSING = ("The package ai-edge-litert, which runs the .tflite models, is not installed. Install it with "
+                  "`pip install -r requirements.txt`.")
+
+
 def _interpreter_class():
+    """ai-edge-litert's Interpreter. Never TensorFlow's: importing tensorflow in the app's process,
+    next to streamlit-webrtc's aiortc, crashes the server (two OpenSSL builds), so a missing
+    ai-edge-litert is an error with a plain message (a ModelError, which the app and the CLI show)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # training machines may have TensorFlow only
-        from tensorflow.lite.python.interpreter import Interpreter
+    except ImportError:
+        raise ModelError(LITERT_MISSING) from None
     return Interpreter
 
 
@@ -64,8 +71,9 @@ class TFLiteClassifier:
             )
 
     def _new_interpreter(self):
+        interpreter = _interpreter_class()  # ai-edge-litert missing: its own message, not "damaged"
         try:
-            interp = _interpreter_class()(model_content=self._model, num_threads=self._threads)
+            interp = interpreter(model_content=self._model, num_threads=self._threads)
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(

@@ -12,7 +12,7 @@ from .classifier import ModelError, TFLiteClassifier
 from .emotions import EMOTIONS
 from .faces import default_still_detector, make_detector
 from .preprocess import crop_faces, to_gray
-from .registry import DEFAULT_MODEL, MODELS_DIR, model_dir
+from .registry import DEFAULT_MODEL, MODELS_DIR, is_path, model_dir
 
 # More faces than this in one image are not classified (the caller is told how many were found).
 MAX_FACES = 64
@@ -65,7 +65,10 @@ class EmotionRecognizer:
         ``detector``, faces are found with the most accurate detector installed for still images."""
         folder = model_dir(name, models_dir)
         if not folder.is_dir():
-            raise ModelError(f"There is no model '{name}' in {Path(models_dir)}. Train one with `python -m fer_core train --name {name}`.")
+            if is_path(name):
+                raise ModelError(f"There is no model folder at '{folder}'.")
+            raise ModelError(f"There is no model '{name}' in {Path(models_dir)}. Train one with "
+                             f"`python -m fer_core train --name {name}` (a folder elsewhere is given by its path: ./{name}).")
         return cls(TFLiteClassifier(folder / "model.tflite", threads=threads), detector, name=Path(name).name)
 
     def classify(self, faces: np.ndarray) -> np.ndarray:

@@ -13,12 +13,20 @@ DEFAULT_MODEL = "default"
 SHIPPED = ("default", "ensemble", "compact-v1", "seed")
 
 
+def is_path(name: str | os.PathLike) -> bool:
+    """True when ``name`` is a folder path (a Path object, or text with a '/' or the OS's separator, as in
+    ./mine or /data/models/mine), False when it is a model name (default, seed, mine)."""
+    if not isinstance(name, str):
+        return True
+    return "/" in name or os.sep in name or (os.altsep is not None and os.altsep in name)
+
+
 def model_dir(name: str | os.PathLike, models_dir: str | os.PathLike = MODELS_DIR) -> Path:
-    """The folder of a model given by name (models/<name>) or by path."""
-    path = Path(name)
-    if path.is_dir() or len(path.parts) > 1:
-        return path
-    return Path(models_dir) / str(name)
+    """The folder of a model given by name (always <models_dir>/<name>, whatever the current folder
+    holds) or by path (``./mine``, ``/data/models/mine``, a Path object)."""
+    if is_path(name):
+        return Path(name)
+    return Path(models_dir) / name
 
 
 def list_models(models_dir: str | os.PathLike = MODELS_DIR) -> list[str]:
