@@ -47,6 +47,17 @@ class TrainConfig:
     # Store the .tflite weights as int8 (dynamic-range quantization): ~4x faster on a CPU core.
     quantize: bool = False
     seed: int = 1234
+    # Fine-tune the model in this folder (its model.keras) instead of starting from random weights.
+    init: str | None = None
+    # FER+ crowd votes as soft targets: target = (1 - w) * one-hot FER-2013 label + w * FER+ vote share
+    # (rows without an emotion vote keep their one-hot label). Needs ``ferplus`` votes in train().
+    ferplus_weight: float = 0.0
+    # Labelled real photos (see fer_core.realfaces) as extra training data: a weight per photo of
+    # each set, by the set's name (a photo read with several detectors shares its weight between them).
+    photo_weights: dict = field(default_factory=dict)
+    # Augmentation that looks like real cameras, on top of ``augment``: lower resolution, blur,
+    # sensor noise and gamma (exposure) changes.
+    camera: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -66,32 +77,57 @@ def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
     return (w / (w[labels].mean())).astype(np.float32)
 
 
-def make_datasets(data: FaceDataset, cfg: TrainConfig):
+def soft_targets(labels: np.ndarray, votes: np.ndarray | None, weight: float) -> np.ndarray:
+    """One-hot targets, blended with the FER+ vote shares where a row has emotion votes."""
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[labels]
+    if votes is None or weight <= 0:
+        return onehot
+    total = votes.sum(1, keepdims=True)
+    share = np.divide(votes, total, out=onehot.copy(), where=total > 0)
+    return ((1 - weight) * onehot + weight * share).astype(np.float32)
+
+
+def make_datasets(data: FaceDataset, cfg: TrainConfig, ferplus: np.ndarray | None = None,
+                  photos: list | None = None):
+    """``ferplus``: FER+ votes [N, 7] aligned with ``data``; ``photos``: TrainingPhotos to add to
+    Training (fer_core.realfaces.training_photos), weighted by ``cfg.photo_weights``."""
     import tensorflow as tf
 
+    train_mask = data.usage == 0
     x_train, y_train = data.split("Training")
     x_val, y_val = data.split("PublicTest")
     if len(x_train) == 0:
         raise ValueError("The data has no Training rows to learn from.")
+    if cfg.ferplus_weight > 0 and ferplus is None:
+        raise ValueError("ferplus_weight needs the FER+ votes (fer2013new.csv): pass --ferplus PATH.")
+    t_train = soft_targets(y_train, None if ferplus is None else ferplus[train_mask], cfg.ferplus_weight)
     if len(x_val) == 0:  # a folder/CSV without PublicTest: hold out 10% of Training, fixed seed
         rng = np.random.default_rng(cfg.seed)
         order = rng.permutation(len(x_train))
         cut = max(1, len(order) // 10)
         x_val, y_val = x_train[order[:cut]], y_train[order[:cut]]
-        x_train, y_train = x_train[order[cut:]], y_train[order[cut:]]
+        x_train, y_train, t_train = x_train[order[cut:]], y_train[order[cut:]], t_train[order[cut:]]
 
-    weights = class_weights(y_train, cfg.class_weight_power)[y_train]
-    onehot = lambda y: np.eye(len(EMOTIONS), dtype=np.float32)[y]  # noqa: E731
+    per_class = class_weights(y_train, cfg.class_weight_power)
+    weights = per_class[y_train]
+    for p in photos or []:  # real photos: the same class weights, times the set's weight per photo
+        w = cfg.photo_weights.get(p.name, 0.0) / p.views
+        if w <= 0 or not len(p.labels):
+            continue
+        x_train = np.concatenate([x_train, p.faces])
+        y_train = np.concatenate([y_train, p.labels])
+        t_train = np.concatenate([t_train, np.eye(len(EMOTIONS), dtype=np.float32)[p.labels]])
+        weights = np.concatenate([weights, (w * per_class[p.labels]).astype(np.float32)])
 
-    train = tf.data.Dataset.from_tensor_slices((normalize(x_train), onehot(y_train), weights))
+    train = tf.data.Dataset.from_tensor_slices((normalize(x_train), t_train, weights))
     plain = train.shuffle(len(x_train), seed=cfg.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
     train = plain
     if cfg.augment:
-        augment = augmenter(cfg.seed)
+        augment = augmenter(cfg.seed, camera=cfg.camera)
         train = plain.map(lambda x, y, w: (augment(x, training=True), y, w), num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.mixup > 0:
         train = train.map(lambda x, y, w: mixup(x, y, w, cfg.mixup), num_parallel_calls=tf.data.AUTOTUNE)
-    val = tf.data.Dataset.from_tensor_slices((normalize(x_val), onehot(y_val))).batch(256)
+    val = tf.data.Dataset.from_tensor_slices((normalize(x_val), np.eye(len(EMOTIONS), dtype=np.float32)[y_val])).batch(256)
     return train.prefetch(tf.data.AUTOTUNE), plain.prefetch(tf.data.AUTOTUNE), val, len(x_train)
 
 
@@ -107,8 +143,34 @@ def mixup(x, y, w, alpha: float):
     return mix(x), mix(y), mix(w)
 
 
-def augmenter(seed: int):
-    """Random flips, shifts, rotations, zooms, brightness/contrast and erasing, on whole batches."""
+def camera_effects(x):
+    """What real cameras do to a face, on a batch [B, 48, 48, 1] in [0, 1], each effect on a random
+    half of the faces: fewer pixels (the face 12-36 px wide, scaled back up), blur, sensor noise,
+    and exposure (gamma)."""
+    import tensorflow as tf
+
+    n = tf.shape(x)[0]
+    pick = lambda p: tf.random.uniform([n, 1, 1, 1]) < p  # noqa: E731
+    side = tf.random.uniform([], 12, 37, dtype=tf.int32)
+    low = tf.image.resize(tf.image.resize(x, [side, side], method="area"), [48, 48], method="bilinear")
+    x = tf.where(pick(0.4), low, x)
+    sigma = tf.random.uniform([], 0.5, 1.5)
+    r = tf.range(-3, 4, dtype=tf.float32)
+    k = tf.exp(-(r**2) / (2 * sigma**2))
+    k = k / tf.reduce_sum(k)
+    blurred = tf.nn.conv2d(tf.pad(x, [[0, 0], [3, 3], [0, 0], [0, 0]], "SYMMETRIC"), tf.reshape(k, [7, 1, 1, 1]), 1, "VALID")
+    blurred = tf.nn.conv2d(tf.pad(blurred, [[0, 0], [0, 0], [3, 3], [0, 0]], "SYMMETRIC"), tf.reshape(k, [1, 7, 1, 1]), 1, "VALID")
+    x = tf.where(pick(0.3), blurred, x)
+    noise = tf.random.normal(tf.shape(x)) * tf.random.uniform([n, 1, 1, 1], 0.0, 0.05)
+    x = tf.where(pick(0.3), x + noise, x)
+    gamma = tf.exp(tf.random.uniform([n, 1, 1, 1], -0.5, 0.5))
+    x = tf.where(pick(0.4), tf.pow(tf.clip_by_value(x, 1e-4, 1.0), gamma), x)
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def augmenter(seed: int, camera: bool = False):
+    """Random flips, shifts, rotations, zooms, brightness/contrast and erasing, on whole batches;
+    with ``camera``, camera_effects as well."""
     import keras
     import tensorflow as tf
     from keras import layers
@@ -134,6 +196,8 @@ def augmenter(seed: int):
 
     def apply(x, training=True):
         x = geometric(x, training=training)
+        if camera:
+            x = camera_effects(x)
         gain = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], 0.8, 1.2)
         bias = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], -0.1, 0.1)
         x = tf.clip_by_value((x - 0.5) * gain + 0.5 + bias, 0.0, 1.0)
@@ -152,7 +216,13 @@ def build_model(cfg: TrainConfig):
     if cfg.architecture not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture '{cfg.architecture}' (choose from {', '.join(ARCHITECTURES)}).")
     keras.utils.set_random_seed(cfg.seed)
-    model = ARCHITECTURES[cfg.architecture]()
+    if cfg.init:  # fine-tune a trained model of the same architecture
+        start = Path(cfg.init) / "model.keras"
+        if not start.is_file():
+            raise ValueError(f"Cannot fine-tune {cfg.init}: it has no model.keras.")
+        model = keras.models.load_model(start, compile=False)
+    else:
+        model = ARCHITECTURES[cfg.architecture]()
     if cfg.optimizer == "sgd":
         opt = keras.optimizers.SGD(cfg.learning_rate, momentum=0.9, nesterov=True)
     else:
@@ -189,11 +259,18 @@ def train(
     work_dir: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     resume: bool = True,
+    ferplus: np.ndarray | None = None,
+    photos: list | None = None,
 ) -> Path:
     """Train ``cfg.architecture`` on ``data`` and publish it as ``models_dir/name``.
 
     ``work_dir`` (default ``<models_dir>/../runs/<name>``) holds the checkpoints; a run started again with the
     same name and ``resume=True`` continues from the last finished epoch.
+
+    ``ferplus``: FER+ votes aligned with ``data`` (for ``cfg.ferplus_weight``). ``photos``: real photos
+    (fer_core.realfaces.training_photos) whose ``train`` part is added to Training and whose ``val``
+    part (people and clips of their own) joins PublicTest in choosing the epoch: the best epoch is the
+    one with the highest mean of PublicTest accuracy and each photo set's validation accuracy.
     """
     import keras
 
@@ -201,16 +278,23 @@ def train(
     work.mkdir(parents=True, exist_ok=True)
     last, best, hist_file = work / "last.keras", work / "best.keras", work / "history.json"
 
-    train_ds, plain_ds, val_ds, n_train = make_datasets(data, cfg)
+    train_parts = [p for p in photos or [] if p.part == "train"]
+    val_parts = [p for p in photos or [] if p.part == "val" and len(p.labels)]
+    train_ds, plain_ds, val_ds, n_train = make_datasets(data, cfg, ferplus, train_parts)
     total = cfg.epochs + cfg.polish_epochs
     history = {"epoch": [], "loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": [], "lr": []}
+    for p in val_parts:
+        history[f"val_{p.name}_accuracy"] = []
+    if val_parts:
+        history["val_score"] = []
     if resume and last.exists() and hist_file.exists():
         model = keras.models.load_model(last)
         history = json.loads(hist_file.read_text())
         print(f"Resuming '{name}' after epoch {len(history['epoch'])}.", flush=True)
     else:
         model = build_model(cfg)
-    best_acc = max(history["val_accuracy"], default=-1.0)
+    select = "val_score" if val_parts else "val_accuracy"
+    best_score = max(history[select], default=-1.0)
 
     for epoch in range(len(history["epoch"]), total):
         lr = learning_rate(cfg, epoch)
@@ -222,26 +306,54 @@ def train(
             "epoch": epoch + 1, "loss": fit.history["loss"][0], "accuracy": fit.history["accuracy"][0],
             "val_loss": float(val_loss), "val_accuracy": float(val_acc), "seconds": time.time() - t0, "lr": lr,
         }
+        for p in val_parts:
+            pred = model.predict(normalize(p.faces), batch_size=256, verbose=0).argmax(1)
+            logs[f"val_{p.name}_accuracy"] = float((pred == p.labels).mean())
+        if val_parts:
+            logs["val_score"] = float(np.mean([val_acc] + [logs[f"val_{p.name}_accuracy"] for p in val_parts]))
         for k, v in logs.items():
             history[k].append(round(float(v), 5) if k != "epoch" else v)
-        if val_acc > best_acc:
-            best_acc = val_acc
+        if logs[select] > best_score:
+            best_score = logs[select]
             model.save(best)
         model.save(last)
         hist_file.write_text(json.dumps(history))
+        photo_text = "".join(f"  {k[4:-9]} {logs[k]:.4f}" for k in logs if k.startswith("val_") and k.endswith("_accuracy")
+                             and k != "val_accuracy")
         print(
             f"epoch {epoch + 1}/{total}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
-            f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  lr {lr:.2e}  {logs['seconds']:.0f}s",
+            f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}{photo_text}  lr {lr:.2e}  {logs['seconds']:.0f}s",
             flush=True,
         )
         if progress:
             progress(epoch + 1, total, logs)  # may raise Cancelled
 
     model = keras.models.load_model(best)
-    info = {"name": name, "config": asdict(cfg), "train_images": n_train, "data": data.source,
+    config = asdict(cfg)
+    if cfg.init:  # the model it started from, by name (a path would name this machine's folders)
+        config["init"] = Path(cfg.init).name
+    info = {"name": name, "config": config, "train_images": n_train, "data": describe_source(data.source),
             "training_seconds": round(sum(history["seconds"]), 1),
-            "best_epoch": int(np.argmax(history["val_accuracy"]) + 1)}
+            "best_epoch": int(np.argmax(history[select]) + 1), "selected_on": select}
+    if photos:
+        info["photo_sets"] = {p.name: {**describe_source(p.source), "train_photos": p.photos}
+                              for p in train_parts}
     return publish(model, history, info, data, Path(models_dir) / name)
+
+
+def describe_source(source: str) -> dict | str:
+    """What a model records about its training data: the file's name, size and SHA-256 (never a
+    path of the machine it was trained on); a folder is named only."""
+    path = Path(source)
+    if not source or not path.exists():
+        return path.name
+    if path.is_dir():
+        return {"name": path.name}
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"name": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 # --- 4. Publishing: Keras file, TFLite file, history, metrics — all or nothing ---------------

@@ -1,0 +1,116 @@
+"""Issue 11's training recipe: FER+ soft targets, real photos as extra training data (only their train
+people and clips), camera-like augmentation, fine-tuning a shipped model, and the epoch chosen on
+PublicTest together with the photo sets' validation people.
+
+Real data throughout: FER-2013 rows ($FER2013_PATH), FER+ votes ($FERPLUS_PATH) and LFW photos
+($LFW_EXPRESSIONS_PATH). This module imports TensorFlow (fer_core.train): the app never does."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_core.data import FaceDataset, load_ferplus_votes
+from fer_core.realfaces import load_photo_set, split_groups, training_photos
+
+from .fixtures import fer_sample
+
+train_mod = pytest.importorskip("fer_core.train", reason="training needs TensorFlow (tensorflow-cpu in requirements.txt)")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _path(variable: str) -> str:
+    path = os.environ.get(variable)
+    if not path:
+        pytest.skip(f"{variable} is not set (.ci/run sets it)")
+    if not Path(path).exists():
+        pytest.fail(f"{variable} points to {path}, which does not exist")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lfw():
+    return load_photo_set(_path("LFW_EXPRESSIONS_PATH"))
+
+
+def test_soft_targets_blend_the_ferplus_vote_shares_into_the_label(fer_path, ferplus_path):
+    from fer_core.data import load_fer2013
+
+    data = load_fer2013(fer_path)
+    votes = load_ferplus_votes(ferplus_path, expected_rows=len(data))
+    t = train_mod.soft_targets(data.labels, votes, 0.3)
+    assert t.shape == (len(data), 7) and np.allclose(t.sum(1), 1, atol=1e-5) and (t >= 0).all()
+    # Row 0 of FER-2013 is an Angry face; with weight 0.3 its target is 0.7 one-hot + 0.3 its vote shares.
+    share = votes[0] / votes[0].sum()
+    np.testing.assert_allclose(t[0], 0.7 * np.eye(7)[data.labels[0]] + 0.3 * share, atol=1e-6)
+    # FER+ moves many faces labelled Sad or Angry towards Neutral: the targets carry that shift.
+    sad = data.labels == 4
+    assert t[sad, 6].mean() > 0.03
+    # A row nobody gave an emotion vote (FER+ "not a face") keeps its plain one-hot label.
+    none = np.flatnonzero(votes.sum(1) == 0)[0]
+    np.testing.assert_array_equal(t[none], np.eye(7)[data.labels[none]])
+    assert (train_mod.soft_targets(data.labels, votes, 0.0) == np.eye(7)[data.labels]).all()
+
+
+def test_camera_effects_stay_in_range_and_change_real_faces():
+    import tensorflow as tf
+
+    faces = fer_sample({"Training": 10})["images"]  # 70 real faces
+    x = tf.constant(faces[..., None] / 255.0, tf.float32)
+    tf.random.set_seed(0)
+    y = train_mod.camera_effects(x).numpy()
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+    changed = np.abs(y - x.numpy()).reshape(len(y), -1).max(1) > 0.02
+    assert 0.3 < changed.mean() < 1.0  # each effect touches a random share of the faces, not all or none
+
+
+def test_training_photos_never_include_the_held_out_people(lfw):
+    from fer_core.faces import make_detector
+
+    sample = lfw.subset(np.isin(lfw.groups, np.unique(lfw.groups)[:400]))
+    side = split_groups(sample.groups)
+    parts = {p.part: p for p in training_photos(sample, {"haar": make_detector("haar")}, "haar")}
+    assert set(parts) == {"train", "val"}  # the "test" part is never cropped for training
+    assert parts["train"].photos <= (side == "train").sum() and parts["val"].photos <= (side == "val").sum()
+    assert parts["train"].photos >= 0.9 * (side == "train").sum()  # Haar finds ~99% of LFW's faces (padded)
+    # The crops hold the photos' labels: the train people's labels, in their proportions.
+    train_counts = np.bincount(sample.labels[side == "train"], minlength=7)
+    got = np.bincount(parts["train"].labels, minlength=7)
+    assert (got <= train_counts).all() and got.sum() == len(parts["train"].faces) == parts["train"].photos
+
+
+def test_fine_tuning_with_photos_selects_on_publictest_and_the_photos_validation_people(tmp_path, lfw, fer_path,
+                                                                                         ferplus_path):
+    """One epoch fine-tuning the shipped compact network on a slice of FER-2013 with FER+ targets and
+    LFW photos: the run starts from the shipped weights (a random start reads nothing at this rate),
+    logs each photo set's validation accuracy, selects on their mean with PublicTest, and records its
+    data by name, size and SHA-256, never by a path of this machine."""
+    from fer_core.faces import make_detector
+
+    s = fer_sample({"Training": 25, "PublicTest": 15, "PrivateTest": 4})
+    rows = s["index"]
+    votes = load_ferplus_votes(ferplus_path)[rows]
+    data = FaceDataset(s["images"], s["labels"], s["usage"], source=fer_path)
+    sample = lfw.subset(np.isin(lfw.groups, np.unique(lfw.groups)[:150]))
+    photos = training_photos(sample, {"haar": make_detector("haar")}, "haar")
+    init = REPO / "models" / "compact-v2"
+    cfg = train_mod.TrainConfig(architecture="compact_vgg", init=str(init), epochs=1, learning_rate=1e-5,
+                                augment=True, camera=True, ferplus_weight=0.3, photo_weights={sample.name: 1.0})
+    out = train_mod.train(data, "tuned", cfg, models_dir=tmp_path / "models", work_dir=tmp_path / "runs",
+                          resume=False, ferplus=votes, photos=photos)
+    history = json.loads((out / "history.json").read_text())
+    info = json.loads((out / "info.json").read_text())
+    assert history["val_accuracy"][0] > 0.5  # the shipped weights, not a random start (~0.25)
+    key = f"val_{sample.name}_accuracy"
+    assert 0 <= history[key][0] <= 1
+    assert history["val_score"][0] == pytest.approx((history["val_accuracy"][0] + history[key][0]) / 2, abs=1e-4)
+    assert info["selected_on"] == "val_score" and info["best_epoch"] == 1
+    assert info["train_images"] == int((s["usage"] == 0).sum()) + len(photos[0].labels)
+    assert info["data"]["name"] == Path(fer_path).name and len(info["data"]["sha256"]) == 64
+    assert info["photo_sets"][sample.name]["train_photos"] == photos[0].photos
+    assert info["config"]["init"] == "compact-v2"  # the model it started from, by name
+    assert str(tmp_path) not in json.dumps(info) and str(REPO) not in json.dumps(info)
