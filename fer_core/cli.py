@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--models-dir", default=None, help="default: models/ (or $FER_MODELS_DIR)")
     t.add_argument("--fresh", action="store_true", help="ignore checkpoints in runs/NAME and start over")
 
-    e = sub.add_parser("evaluate", help="score models on PublicTest and PrivateTest")
+    e = sub.add_parser("evaluate", help="score models on PublicTest and PrivateTest, and on labelled real photos")
     _data_arg(e)
     e.add_argument("models", nargs="*", help="model names or folders (default: every model in models/)")
     e.add_argument("--models-dir", default=None, help="default: models/ (or $FER_MODELS_DIR)")
@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ferplus", default=os.environ.get("FERPLUS_PATH"),
                    help="FER+ votes (fer2013new.csv, default $FERPLUS_PATH): also score against the FER+ "
                         "majority label")
+    e.add_argument("--photos", action="append", default=None, metavar="PATH",
+                   help="also score on a labelled photo set through the whole pipeline (detector, crop, CNN): "
+                        "a folder <emotion>/*.jpg (every photo is scored), lfw_expressions.npz or sfew_train.npz "
+                        "(their held-out people / clips only); repeatable; default $LFW_EXPRESSIONS_PATH and "
+                        "$SFEW_PATH when set")
+    e.add_argument("--no-photos", action="store_true", help="score FER-2013 only, whatever the environment says")
+    e.add_argument("--detector", default=None,
+                   help="face detector for --photos: haar, haar-fast or blazeface (default: the most accurate "
+                        "installed for photos, as the photo page uses)")
 
     p = sub.add_parser("predict", help="read the emotion of every face in photos and videos")
     p.add_argument("paths", nargs="+", help="photo or video files, or folders of them")
@@ -115,15 +124,41 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_model_file
-    from .registry import list_models, model_dir
+    from .classifier import TFLiteClassifier
+    from .evaluate import PhotoCrops, evaluate_model_file, evaluate_photos, figure_differences
+    from .faces import default_still_detector
+    from .realfaces import load_photo_set
+    from .registry import MODELS_DIR, list_models, model_dir
 
-    data = _need_data(args)
-    from .registry import MODELS_DIR
-
+    paths = [] if args.no_photos else args.photos if args.photos is not None else \
+        [os.environ[v] for v in EVALUATE_PHOTO_VARIABLES if os.environ.get(v)]
+    if not args.data and not paths:
+        raise ValueError("nothing to score: pass --data PATH (FER-2013; or set FER2013_PATH) and/or --photos PATH.")
     models_dir = args.models_dir or MODELS_DIR
-    names = args.models or list_models(models_dir)
-    votes = _ferplus_votes(args.ferplus, data) if args.ferplus else None
+    folders = [model_dir(n, models_dir) for n in (args.models or list_models(models_dir))]
+    missing = [str(f) for f in folders if not (f / "model.tflite").is_file()]
+    if missing:
+        raise ValueError(f"no model.tflite in {', '.join(missing)}.")
+
+    # The photo sets first, so that a folder it cannot read fails before minutes of scoring; the
+    # faces are found once per set and scored for every model.
+    sets = []
+    detector = args.detector or default_still_detector() if paths else None
+    for path in paths:
+        photos = load_photo_set(path)
+        if any(c.name == photos.name for c in sets):
+            raise ValueError(f"two photo sets are named '{photos.name}' (the name of the file or folder): rename one.")
+        for line in photos.skipped[:10]:
+            print(f"skipped {line}")
+        if len(photos.skipped) > 10:
+            print(f"... and {len(photos.skipped) - 10} more files that could not be read")
+        crops = PhotoCrops(photos, detector)
+        print(f"{crops.name}: {len(crops)} photos ({crops.part} part), faces found by {detector} in "
+              f"{int(crops.found.sum())}", flush=True)
+        sets.append(crops)
+
+    data = _need_data(args) if args.data else None
+    votes = _ferplus_votes(args.ferplus, data) if args.ferplus and data is not None else None
     plus = "  FER+ majority" if votes is not None else ""
 
     def show(label, metrics):
@@ -131,23 +166,93 @@ def cmd_evaluate(args) -> int:
             extra = f"{m['ferplus_majority_accuracy']:>15.4f}" if votes is not None else ""
             print(f"{label:<21}{split:<13}{m['accuracy']:>9.4f}{m['macro_f1']:>10.4f}{m['ece']:>8.4f}{extra}")
 
-    print(f"{'model':<21}{'split':<13}{'accuracy':>9}{'macro-F1':>10}{'ECE':>8}{plus}")
-    for name in names:
-        folder = model_dir(name, models_dir)
-        metrics = evaluate_model_file(folder / "model.tflite", data, ferplus=votes)
-        show(folder.name, metrics)
-        for m in metrics.values():  # metrics.json holds the FER-2013 figures only
-            m.pop("ferplus_majority_accuracy", None), m.pop("ferplus_n", None)
-        stored = folder / "metrics.json"
-        if args.write:
-            stored.write_text(json.dumps(metrics, indent=1))
-        elif stored.exists():
-            saved = json.loads(stored.read_text())
-            same = all(saved.get(s, {}).get("accuracy") == m["accuracy"] for s, m in metrics.items())
-            print(f"{'':<21}{'matches metrics.json' if same else 'DIFFERS from metrics.json'}")
-        for mode in dict.fromkeys(args.tta or []):
-            show(f"{folder.name}+{mode}", evaluate_model_file(folder / "model.tflite", data, tta=mode, ferplus=votes))
+    if data is not None:
+        print(f"{'model':<21}{'split':<13}{'accuracy':>9}{'macro-F1':>10}{'ECE':>8}{plus}")
+    figures_of = {}
+    for folder in folders:
+        figures = {}
+        if data is not None:
+            figures = evaluate_model_file(folder / "model.tflite", data, ferplus=votes)
+            show(folder.name, figures)
+            for m in figures.values():  # metrics.json holds FER-2013's own labels' figures only
+                m.pop("ferplus_majority_accuracy", None), m.pop("ferplus_n", None)
+            for mode in dict.fromkeys(args.tta or []):
+                show(f"{folder.name}+{mode}",
+                     evaluate_model_file(folder / "model.tflite", data, tta=mode, ferplus=votes))
+        if sets:
+            classifier = TFLiteClassifier(folder / "model.tflite", threads=os.cpu_count() or 1)
+            figures["photos"] = {c.name: evaluate_photos(classifier, c) for c in sets}
+        figures_of[folder] = figures
+    if sets:
+        _show_photo_figures(figures_of)
+    for folder, figures in figures_of.items():
+        _store_or_compare(folder, figures, args.write, figure_differences)
     return 0
+
+
+# Photo sets scored by default when set (.ci/run sets both): issue 11's held-out LFW people and SFEW clips.
+EVALUATE_PHOTO_VARIABLES = ("LFW_EXPRESSIONS_PATH", "SFEW_PATH")
+
+
+def _show_photo_figures(figures_of: dict) -> None:
+    from .emotions import EMOTIONS
+
+    print()
+    print(f"{'model':<21}{'photo set':<22}{'part':<6}{'photos':>7}{'found':>8}{'accuracy':>10}{'of all':>8}"
+          f"{'macro-F1':>10}{'Neutral':>9}{'Happy':>7}")
+    for folder, figures in figures_of.items():
+        for name, m in figures.get("photos", {}).items():
+            recall = {e: c["recall"] for e, c in m["per_class"].items()}
+            print(f"{folder.name:<21}{name:<22}{m['part']:<6}{m['n']:>7}{m['found_share']:>8.1%}{m['accuracy']:>10.4f}"
+                  f"{m['accuracy_all_photos']:>8.4f}{m['macro_f1']:>10.4f}{recall['Neutral']:>9.4f}{recall['Happy']:>7.4f}")
+            print(f"{'':<21}recall: " + ", ".join(
+                f"{e} {c['recall']:.2f} ({c['support']})" for e, c in m["per_class"].items() if c["support"])
+                + f"  [detector {m['detector']}]")
+    print("(accuracy, macro-F1 and recall over the photos whose face was found; 'of all' counts a photo without "
+          "a found face as wrong)")
+
+
+def _store_or_compare(folder: Path, figures: dict, write: bool, differences) -> None:
+    """--write: merge ``figures`` into metrics.json (photo sets not scored now are kept); otherwise
+    compare every stored figure that was scored again and say which differ."""
+    stored_path = folder / "metrics.json"
+    try:
+        stored = json.loads(stored_path.read_text()) if stored_path.exists() else None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{stored_path} cannot be read ({exc}).") from None
+    label = f"{'':<21}{folder.name}: "
+    if write:
+        merged = dict(stored or {})
+        merged.update({k: v for k, v in figures.items() if k != "photos"})
+        if "photos" in figures:
+            merged["photos"] = {**merged.get("photos", {}), **figures["photos"]}
+        tmp = stored_path.with_name(".metrics.json.tmp")
+        tmp.write_text(json.dumps(merged, indent=1))
+        os.replace(tmp, stored_path)  # never a half-written metrics.json
+        print(f"{label}written to metrics.json")
+        return
+    if stored is None:
+        print(f"{label}no metrics.json (store these figures with --write)")
+        return
+    scored = {k: v for k, v in stored.items() if k in figures and k != "photos"}
+    if "photos" in figures:
+        scored["photos"] = {k: v for k, v in stored.get("photos", {}).items() if k in figures["photos"]}
+    notes = [k for k in stored if k not in figures]
+    notes += [f"photos/{k}" for k in stored.get("photos", {}) if k not in figures.get("photos", {})]
+    new_sets = [k for k in figures.get("photos", {}) if k not in stored.get("photos", {})]
+    diff = differences(scored, figures)
+    if diff:
+        print(f"{label}DIFFERS from metrics.json in {len(diff)} figure{'s' if len(diff) > 1 else ''}:")
+        for line in diff[:25]:
+            print(f"{'':<23}{line}")
+        if len(diff) > 25:
+            print(f"{'':<23}... and {len(diff) - 25} more")
+    elif scored.get("photos") or any(k != "photos" for k in scored):
+        print(f"{label}matches metrics.json")
+    if notes:
+        print(f"{label}not scored now, so not checked: {', '.join(notes)}")
+    if new_sets:
+        print(f"{label}metrics.json has no figures for {', '.join(new_sets)} (store them with --write)")
 
 
 def _ferplus_votes(path, data):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -82,3 +83,136 @@ def evaluate_model_file(path: str | os.PathLike, data: FaceDataset, splits=("Pub
                 out[split]["ferplus_majority_accuracy"] = round(float(hit.mean()), 4)
                 out[split]["ferplus_n"] = int(keep.sum())
     return out
+
+
+# --- Real photos, through the whole pipeline --------------------------------------------------------
+
+
+PHOTO_PARTS = ("test", "val", "train", "all")
+
+
+def default_part(photos) -> str:
+    """The part of a photo set that is scored: the held-out ``test`` people / clips of a set whose
+    other parts may be trained on (the npz sets), every photo (``all``) of a user's own folder."""
+    return "test" if Path(photos.source).suffix.lower() == ".npz" else "all"
+
+
+class PhotoCrops:
+    """One part of a photo set as the pipeline reads it with one detector: each photo's main face
+    found, cropped and resized to 48×48 (``realfaces.pipeline_faces``). Computed once, scored for
+    any number of models."""
+
+    def __init__(self, photos, detector=None, part: str | None = None):
+        from .faces import default_still_detector, make_detector
+        from .realfaces import PAD, pipeline_faces, split_groups
+
+        part = part or default_part(photos)
+        if part not in PHOTO_PARTS:
+            raise ValueError(f"unknown part '{part}' of a photo set (choose from {', '.join(PHOTO_PARTS)})")
+        if detector is None:
+            detector = default_still_detector()
+        self.detector_name = detector if isinstance(detector, str) else repr(detector)
+        detector = make_detector(detector) if isinstance(detector, str) else detector
+        chosen = photos if part == "all" else photos.subset(split_groups(photos.groups) == part)
+        if not len(chosen):
+            raise ValueError(f"{photos.name}: its '{part}' part holds no photo.")
+        self.name, self.source, self.part, self.pad = photos.name, photos.source, part, PAD
+        self.labels = chosen.labels
+        self.groups = chosen.groups
+        self.skipped = list(photos.skipped)
+        self.faces, self.found, _ = pipeline_faces(chosen, detector)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def describe(self) -> dict:
+        """What a stored figure says about the photos it was measured on (no path of this machine)."""
+        from .data import describe_data_file
+        from .realfaces import SPLIT_SALT
+
+        out = {"source": describe_data_file(self.source), "part": self.part}
+        if self.part != "all":
+            out["split"] = {"by": _grouped_by(self.source), "test": 0.3, "val": 0.1, "salt": SPLIT_SALT,
+                            "groups": int(len(np.unique(self.groups)))}
+        out["detector"], out["pad"] = self.detector_name, self.pad
+        return out
+
+
+def _grouped_by(source: str) -> str:
+    """What one group of a photo set is (realfaces.load_photo_set): a person (LFW's ``person`` key), a
+    film clip (SFEW's ``filenames``), or a person sub-folder / a single photo of a user's folder."""
+    if Path(source).suffix.lower() == ".npz":
+        with np.load(source, allow_pickle=False) as npz:
+            return "person" if "person" in npz.files else "clip"
+    return "person folder or photo"
+
+
+def _classifier(model):
+    """A path (a model folder or its .tflite) → the app's TFLite classifier; a classifier as it is."""
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        return TFLiteClassifier(path / "model.tflite" if path.is_dir() else path, threads=os.cpu_count() or 1)
+    return model
+
+
+def evaluate_photos(model, photos, detector=None, part: str | None = None) -> dict:
+    """A model's figures on a labelled photo set read through the whole pipeline, as the app reads a photo.
+
+    ``model``: a model folder or ``.tflite`` path (run like ``evaluate_model_file``: TFLite, the
+    temperature of its info.json applied), or a classifier (uint8 [N, 48, 48] → probabilities).
+    ``photos``: a ``realfaces.PhotoSet``, the path of one (``load_photo_set``), or ``PhotoCrops``
+    already made (then ``detector`` and ``part`` are theirs). ``detector``: a ``faces.DETECTORS``
+    name or a detector; default the best installed for stills. ``part``: "test" (the held-out
+    people / clips of ``split_groups``; the default for the npz sets), "all" (the default for a
+    user's folder), "val" or "train".
+
+    Figures (JSON-ready, rounded like metrics.json): ``n`` photos, ``found`` faces found and
+    ``found_share``; ``accuracy``, ``macro_f1`` (over the emotions the found faces hold), ``ece``,
+    ``per_class`` and ``confusion_matrix`` over the photos whose face was found;
+    ``accuracy_all_photos`` counts a photo without a found face as wrong.
+    """
+    from sklearn.metrics import f1_score
+
+    from .emotions import EMOTIONS
+    from .realfaces import load_photo_set
+
+    if isinstance(photos, (str, os.PathLike)):
+        photos = load_photo_set(photos)
+    crops = photos if isinstance(photos, PhotoCrops) else PhotoCrops(photos, detector, part)
+    classify = _classifier(model)
+    n, found = len(crops), int(crops.found.sum())
+    if not found:
+        raise ValueError(f"{crops.name}: the detector ({crops.detector_name}) found no face in any of its "
+                         f"{n} photos.")
+    labels = crops.labels[crops.found]
+    probs = predict_in_batches(classify, crops.faces[crops.found])
+    figures = score(probs, labels)
+    present = sorted(set(labels.tolist()))
+    figures["macro_f1"] = round(float(f1_score(labels, probs.argmax(1), labels=present, average="macro",
+                                               zero_division=0)), 4)
+    hits = int((probs.argmax(1) == labels).sum())
+    del figures["n"]
+    return {**crops.describe(), "n": n, "found": found, "found_share": round(found / n, 4), **figures,
+            "accuracy_all_photos": round(hits / n, 4),
+            "macro_f1_over": [EMOTIONS[i] for i in present],
+            "temperature": float(getattr(classify, "temperature", 1.0))}
+
+
+def figure_differences(stored, new, where: str = "") -> list[str]:
+    """Every stored figure that ``new`` does not reproduce exactly, as "where: stored → new" lines;
+    figures ``new`` adds that were not stored are not differences."""
+    if isinstance(stored, dict) and isinstance(new, dict):
+        out = []
+        for key, value in stored.items():
+            at = f"{where}.{key}" if where else str(key)
+            out += [f"{at}: {_short(value)} stored, missing now"] if key not in new else \
+                figure_differences(value, new[key], at)
+        return out
+    if isinstance(stored, list) and isinstance(new, list) and len(stored) == len(new) and stored != new:
+        return [d for i, (a, b) in enumerate(zip(stored, new)) for d in figure_differences(a, b, f"{where}[{i}]")]
+    return [] if stored == new else [f"{where}: {_short(stored)} stored, {_short(new)} now"]
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
