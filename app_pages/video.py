@@ -11,6 +11,7 @@ from pathlib import PurePath
 
 import streamlit as st
 
+from dashboard import charts
 from dashboard.privacy import upload_limit_bytes
 from dashboard.state import MODEL_KEY, selected_recognizer_with_detector
 from dashboard.video import NO_FACE_TIPS, VIDEO_TYPES, VideoAnalysis, analyze_upload, timeline
@@ -96,13 +97,19 @@ def show(result: VideoAnalysis, stem: str) -> None:
                            key="video-csv", on_click="ignore", width="stretch")
     if not n:
         return
+    face = ids[0]
     with right:
-        face = ids[0]
         if n > 1:
             seconds = dict(zip(summary["face"], summary["seconds in view"]))
             face = st.selectbox("Face", ids, key="video_face",
                                 format_func=lambda i: f"Face #{i} ({seconds[i]:.1f} s in view)")
-        st.plotly_chart(timeline(result.rows, face), key="video-timeline")
+        row = summary[summary["face"] == face].iloc[0]
+        st.plotly_chart(charts.probability_bars(row[list(EMOTIONS)].to_numpy(float),
+                                                title=f"Face #{face}: share of its time in each emotion"),
+                        key="video-share", config=charts.STATIC)
+        st.caption(f"Face #{face} is in view from {row['first seen (s)']:.1f} s to {row['last seen (s)']:.1f} s; "
+                   f"it shows {row['dominant emotion']} most.")
+    st.plotly_chart(timeline(result.rows, face), key="video-timeline", config=charts.STATIC)
 
     st.subheader("Summary per face")
     st.caption("Share of each face's time in view spent in each emotion (its label, after smoothing), "

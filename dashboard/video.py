@@ -65,7 +65,7 @@ class VideoAnalysis:
         return pd.DataFrame(out, columns=columns)
 
 
-def timeline(rows: pd.DataFrame, face: int, height: int = 320) -> go.Figure:
+def timeline(rows: pd.DataFrame, face: int, height: int = 360) -> go.Figure:
     """The 7 probabilities of one face over the video's time (seconds from its start)."""
     g = rows[rows["face"] == face]
     fig = go.Figure([
@@ -74,8 +74,8 @@ def timeline(rows: pd.DataFrame, face: int, height: int = 320) -> go.Figure:
         for e in EMOTIONS
     ])
     fig.update_layout(title=f"Face #{face}: probability of each emotion", height=height,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
-                      margin=dict(l=10, r=10, t=60, b=10), template="plotly_white")
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
+                      margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
     fig.update_xaxes(title="seconds into the video", rangemode="tozero")
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return fig

@@ -47,8 +47,16 @@ def upload(at, name: str, data: bytes, mime: str = "video/mp4"):
     return at
 
 
-def timelines(at) -> list[dict]:
+def charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def timelines(at) -> list[dict]:
+    return [c for c in charts(at) if c["data"][0]["type"] == "scatter"]
+
+
+def share_bars(at) -> list[dict]:
+    return [c for c in charts(at) if c["data"][0]["type"] == "bar"]
 
 
 def test_page_states_the_upload_limit(video_page):
@@ -83,6 +91,10 @@ def test_clip_gives_progress_timeline_summary_video_and_downloads(video_page, on
     assert row["face"] == 1 and row["dominant emotion"] == "Happy"
     assert row["seconds in view"] == pytest.approx(1.5, abs=0.05)
     assert row[list(EMOTIONS)].sum() == pytest.approx(1.0, abs=1e-6) and row["Happy"] > 0.8
+    (bars,) = share_bars(at)  # the same shares as a bar chart beside the video
+    assert tuple(bars["data"][0]["y"]) == EMOTIONS
+    assert np.allclose(plotly_values(bars["data"][0]["x"]), row[list(EMOTIONS)].astype(float), atol=1e-6)
+    assert "Face #1: share of its time" in bars["layout"]["title"]["text"]
 
     # The annotated video in the page, and the downloads behind the buttons.
     assert len(at.get("video")) == 1
@@ -116,6 +128,7 @@ def test_two_faces_get_a_picker_and_their_own_timelines(video_page, two_faces):
     (spec,) = timelines(at)
     assert "Face #2" in spec["layout"]["title"]["text"]
     assert not np.array_equal(plotly_values(spec["data"][3]["y"]), first)
+    assert "Face #2" in share_bars(at)[0]["layout"]["title"]["text"]
     assert at.get("progress") == [] or at.get("progress")[0].proto.value == 100  # not analysed again
 
 
@@ -135,7 +148,7 @@ def test_bad_file_gives_a_message_and_the_page_stays_usable(video_page, one_face
     at = upload(video_page, name, data)
     assert len(at.error) == 1 and at.error[0].value.startswith(expected), at.error[0].value
     assert "Traceback" not in at.error[0].value
-    assert not at.get("plotly_chart") and not at.get("video") and not at.get("progress")
+    assert not charts(at) and not at.get("video") and not at.get("progress")
     at = upload(at, "astronaut.mp4", one_face)
     assert not at.error and len(timelines(at)) == 1
 
