@@ -338,3 +338,31 @@ def test_only_one_training_at_a_time(tmp_path):
     finally:
         first.cancel()
     assert first.state()[0] in ("cancelled", "failed")
+
+
+def test_the_full_fer2013_trains_from_its_path_on_the_server(open_page, tmp_models, fer_path):
+    """The full fer2013.csv (~290 MB) is larger than the upload limit: the page says so and takes the
+    file's path on the server (by default $FER2013_PATH), and the training process reads the real data."""
+    from dashboard.privacy import upload_limit_bytes
+
+    limit_mb = upload_limit_bytes() // (1024 * 1024)
+    assert limit_mb * 1024 * 1024 < 290_000_000  # why the path is needed
+    at = open_page(PAGE)
+    assert at.text_input(key="train-data").value == fer_path  # $FER2013_PATH, set by CI
+    uploader = at.get("file_uploader")[0]
+    assert f"up to {limit_mb} MB" in uploader.proto.label and "give its path above" in uploader.proto.help
+    assert any(f"Uploads are limited to {limit_mb} MB" in c.value and "path on this server" in c.value for c in at.caption)
+
+    at = fill_form(at, name="full_data", epochs=1)  # the path field as it came: the real data
+    job = the_job()
+    assert job.name == "full_data" and job.data_path == fer_path and job.uploaded_file is None
+    assert job.command()[job.command().index("--data") + 1] == fer_path
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while job.running and "images; per split" not in job.stdout():  # the CLI has read the whole dataset
+        assert time.monotonic() < deadline, job.stderr()[-2000:]
+        time.sleep(1)
+    out = job.stdout()
+    job.cancel()  # a whole epoch on the full data is not this test's business
+    assert "images; per split" in out, job.stderr()[-2000:]
+    assert "35887 images" in out, out[-2000:]  # all of FER-2013
+    assert not (tmp_models / "full_data").exists()
