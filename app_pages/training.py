@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, photo_figures
 from dashboard.privacy import upload_limit_bytes
 from dashboard.state import MODEL_KEY, available_models, models_dir, runs_dir, selected_recognizer, training_jobs
 from dashboard.training import ARCHITECTURE_HELP, ARCHITECTURES, TrainingJob, save_upload, validate_name
@@ -85,9 +85,10 @@ def show_model(name: str) -> None:
     else:
         st.info(f"The model '{name}' has no training history (history.json).")
 
-    if not metrics:
-        st.info(f"The model '{name}' has no test figures yet (metrics.json). "
+    if not any(s in metrics for s in TEST_SPLITS):
+        st.info(f"The model '{name}' has no FER-2013 test figures yet (metrics.json). "
                 f"Compute them with `python -m fer_core evaluate {name} --write`.")
+        show_photo_figures(name, metrics)
         return
     c1, c2 = st.columns([3, 2])
     with c1:
@@ -115,6 +116,30 @@ def show_model(name: str) -> None:
             "f1": st.column_config.NumberColumn("F1", format="%.3f"),
             "support": st.column_config.NumberColumn("faces", format="%d"),
         })
+    show_photo_figures(name, metrics)
+
+
+PHOTOS_NOTE = (
+    "Beside FER-2013's 48×48 crops: labelled real photographs read **through the whole pipeline**, as the "
+    "app reads a photo: the face detector on the photo (with a border added around these tight crops), the "
+    "largest face cropped to 48×48, then the model. Accuracy, macro-F1 and recall are over the photos whose "
+    "face was found; *accuracy, all photos* counts a photo without a found face as wrong. LFW is news photos "
+    "of people held out by name, SFEW film frames held out by film clip: neither part was trained on or used "
+    "for any choice. Produced by `python -m fer_core evaluate --photos PATH --write`.")
+
+
+def show_photo_figures(name: str, metrics: dict) -> None:
+    """The model's real-photo figures: one row per photo set, or how to produce them."""
+    st.markdown("**Real photos, through the whole pipeline**")
+    photos = metrics.get("photos")
+    if not photos:
+        st.info(f"The model '{name}' has no real-photo figures yet. Compute them with "
+                f"`{photo_figures.HOW_TO.format(name=name)}`.")
+        return
+    st.caption(PHOTOS_NOTE)
+    st.markdown("\n".join(f"- {photo_figures.describe(s, m)}" for s, m in photos.items()))
+    st.dataframe(photo_figures.set_table(photos), hide_index=True, width="stretch",
+                 column_config=photo_figures.column_config(st))
 
 
 st.header("Models")
@@ -129,7 +154,8 @@ else:
 # --- 2. All models side by side ----------------------------------------------------------------
 
 all_metrics = {n: read_json(n, "metrics.json", folder) or {} for n in names}
-scored = {n: {s: m[s]["accuracy"] for s in TEST_SPLITS if s in m} for n, m in all_metrics.items() if m}
+scored = {n: {s: m[s]["accuracy"] for s in TEST_SPLITS if s in m} for n, m in all_metrics.items()
+          if any(s in m for s in TEST_SPLITS)}
 if scored:
     st.header("Models compared")
     c1, c2 = st.columns([3, 2])
@@ -141,6 +167,22 @@ if scored:
         hide_index=True, width="stretch",
         column_config={f"{s} accuracy": st.column_config.NumberColumn(format="percent") for s in TEST_SPLITS},
     )
+
+photo_set_names = photo_figures.photo_sets(all_metrics)
+if photo_set_names:
+    st.header("Models compared on real photos")
+    st.caption(PHOTOS_NOTE)
+    for set_name in photo_set_names:
+        table = photo_figures.comparison_table(all_metrics, set_name)
+        st.markdown(f"**{set_name}**")
+        c1, c2 = st.columns([3, 2])
+        c1.plotly_chart(charts.photo_recall(
+            {r["model"]: {e: r[e] for e in EMOTIONS} for r in table.to_dict("records")},
+            title=f"{set_name}: recall per emotion"), key=f"compare-photos-{set_name}", config=charts.STATIC)
+        c2.dataframe(table, hide_index=True, width="stretch", column_config=photo_figures.column_config(st))
+    missing = [n for n in names if not all_metrics[n].get("photos")]
+    if missing:
+        st.caption(f"No real-photo figures for {', '.join(missing)}: `{photo_figures.HOW_TO.format(name='NAME')}`.")
 
 histories = {n: read_json(n, "history.json", folder) for n in names}
 histories = {n: h for n, h in histories.items() if h and h.get("epoch")}

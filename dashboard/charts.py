@@ -163,3 +163,19 @@ def split_accuracy(accuracies: Mapping[str, Mapping[str, float]], height: int = 
                       legend=_LEGEND, **_LAYOUT)
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return fig
+
+
+def photo_recall(recalls: Mapping[str, Mapping[str, float | None]], title: str, height: int = 320) -> go.Figure:
+    """Grouped bars: for each emotion, each model's recall on one real-photo set (``{model: {emotion:
+    recall or None}}``; None, an emotion the set has no photo of, leaves a gap). A recall outside
+    [0, 1] is no recall: it is not drawn."""
+    fig = go.Figure()
+    for model, per_emotion in recalls.items():
+        values = [per_emotion.get(e) for e in EMOTIONS]
+        values = [v if v is not None and 0 <= v <= 1 else None for v in values]
+        fig.add_trace(go.Bar(x=list(EMOTIONS), y=values, name=model,
+                             text=[f"{v:.0%}" if v is not None else "" for v in values], textposition="outside",
+                             hovertemplate=model + ", %{x}: %{y:.1%}<extra></extra>"))
+    fig.update_layout(barmode="group", title=title, height=height, legend=_LEGEND, **_LAYOUT)
+    fig.update_yaxes(range=[0, 1.1], tickformat=".0%", title="recall")
+    return fig
