@@ -38,8 +38,10 @@ def coturn(tmp_path):
     relay.stop()
 
 
-def allocate(port: int, username: str, password: str) -> str:
-    """Ask the relay for an allocation over UDP; 'ok' or coturn's error code as text."""
+def allocate(port: int, username: str, password: str, refresh_after: float | None = None) -> str:
+    """Ask the relay for an allocation over UDP; 'ok' or coturn's error code as text. With
+    ``refresh_after``, also refresh the allocation that many seconds later (as a browser does while
+    its stream runs) and answer for the refresh."""
     import aioice.stun
     import aioice.turn
 
@@ -50,7 +52,19 @@ def allocate(port: int, username: str, password: str) -> str:
                 transport="udp"), 15)
         except aioice.stun.TransactionFailed as exc:
             return str(exc.response.attributes.get("ERROR-CODE", ("?",))[0])
-        transport.close()
+        try:
+            if refresh_after is not None:
+                await asyncio.sleep(refresh_after)
+                request = aioice.stun.Message(message_method=aioice.stun.Method.REFRESH,
+                                              message_class=aioice.stun.Class.REQUEST)
+                request.attributes["LIFETIME"] = 600
+                try:
+                    # aioice keeps its TURN client protocol (which signs the request) private
+                    await transport._TurnTransport__inner_protocol.request_with_retry(request)
+                except aioice.stun.TransactionFailed as exc:
+                    return "refresh " + str(exc.response.attributes.get("ERROR-CODE", ("?",))[0])
+        finally:
+            transport.close()
         return "ok"
 
     return asyncio.run(run())
@@ -58,10 +72,11 @@ def allocate(port: int, username: str, password: str) -> str:
 
 def test_coturn_takes_the_app_credentials_and_refuses_them_when_expired_or_wrong(coturn):
     username, password = turn_credentials(SECRET, "session-1", ttl=2)
-    assert allocate(coturn.port, username, password) == "ok"
+    # Granted, and refreshed after the 2 s: a stream that outlives its credentials keeps its relay.
+    assert allocate(coturn.port, username, password, refresh_after=3) == "ok"
     assert coturn.allocations() == 1, coturn.log()[-2000:]
     assert allocate(coturn.port, *turn_credentials("not-the-secret", "session-1", ttl=3600)) == "401"
-    time.sleep(3.5)  # the 2 s lifetime is over (coturn compares the username's expiry with its clock)
+    time.sleep(0.5)  # the 2 s lifetime is over (coturn compares the username's expiry with its clock)
     assert allocate(coturn.port, username, password) == "401"
     assert "Cannot find credentials" in coturn.log()
     assert allocate(coturn.port, *turn_credentials(SECRET, "session-1", ttl=2)) == "ok"  # fresh ones work
