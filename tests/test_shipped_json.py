@@ -113,6 +113,33 @@ def test_describe_data_file(tmp_path):
     assert describe_data_file(folder)["sha256"] != d["sha256"]  # the contents count, not only the names
 
 
+RATES = re.compile(r"(^|_)(accuracy|macro_f1|f1|precision|recall|ece)(_|$)")
+
+
+def rates(value, where=""):
+    """Every number stored under a rate's name (accuracy, macro_f1, recall, ...) anywhere in ``value``."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if RATES.search(str(k)) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                yield f"{where}/{k}", v
+            else:
+                yield from rates(v, f"{where}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from rates(v, f"{where}[{i}]")
+
+
+@pytest.mark.parametrize("path", [p for p in JSON_FILES if p.name in ("metrics.json", "info.json")],
+                         ids=lambda p: str(p.relative_to(MODELS_DIR)))
+def test_every_stored_rate_is_within_0_and_1(path):
+    """Wherever a metrics.json or info.json stores a rate (FER-2013 splits, real-photo sets, per emotion), it is in [0, 1]."""
+    found = list(rates(load(path)))
+    bad = [(k, v) for k, v in found if not (math.isfinite(v) and 0 <= v <= 1)]
+    assert not bad, f"{path}: {bad[:5]}"
+    if path.name == "metrics.json":
+        assert len(found) > 20, found  # the walk sees the figures (accuracy, macro-F1, per emotion)
+
+
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
 def test_metrics_are_possible(folder):
     metrics = load(folder / "metrics.json")
