@@ -53,3 +53,20 @@ def test_blazeface_as_installed_by_the_block_is_found_without_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False"], out.stdout
+
+
+@pytest.mark.parametrize("package", ["streamlit", "streamlit-webrtc", "aiortc", "av"])
+def test_the_packages_the_live_tunings_reach_into_are_pinned_to_the_tested_versions(package):
+    """dashboard/webrtc_tuning.py replaces classes of streamlit-webrtc and aiortc and the tests reach into
+    streamlit: requirements.txt pins each to a range, declares the ones the code imports itself (aiortc,
+    av), and the versions these tests run with are inside it."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    lines = [ln.split("#")[0].strip() for ln in (REPO / "requirements.txt").read_text().splitlines()]
+    reqs = {Requirement(ln).name.lower(): Requirement(ln) for ln in lines if ln}
+    assert package in reqs, f"requirements.txt does not declare {package}"
+    spec = reqs[package].specifier
+    assert any(s.operator == "<" for s in spec) and any(s.operator == ">=" for s in spec), f"{package}{spec} is not a range"
+    assert spec.contains(metadata.version(package)), f"{package} {metadata.version(package)} is outside {spec}"
