@@ -1,0 +1,55 @@
+"""A stream that drops comes back by itself, on the direct path (no relay; the relay's own case is in
+test_e2e_turn.py): the server stalls for several seconds mid-stream (SIGSTOP, then SIGCONT), as a
+starved server does, so the browser hears nothing from it, reports the connection 'disconnected' and
+streamlit-webrtc's frontend ends it. The page says it is reconnecting and, without a press of Start,
+the labelled video plays again over a new connection.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from .conftest import assert_no_exception, open_page, wait_until
+from .live_stream import (button, connection_status, record_cameras, start_stream, stop_stream,
+                          wait_until_streaming)
+
+STALL_SECONDS = 8  # longer than the browser waits without a packet before 'disconnected' (~2.5-5 s)
+
+
+def peer_connections(driver) -> int:
+    """How many RTCPeerConnections the component's iframe has made so far (live_stream.RECORD_CAMERAS_JS)."""
+    from .live_stream import in_iframe
+
+    return in_iframe(driver, lambda: driver.execute_script("return (window.__ferPeers || []).length"))
+
+
+def test_stream_reconnects_by_itself_after_the_server_stalls(app_server, make_browser, fake_camera):
+    driver = make_browser(fake_video=fake_camera)
+    record_cameras(driver)  # counts the peer connections the page opens
+    open_page(driver, app_server, "live")
+    assert_no_exception(driver)
+    start_stream(driver, timeout=180)
+    wait_until(lambda: connection_status(driver).get("route") == "direct", 30,
+               f"the page never said it is connected directly: {connection_status(driver)}")
+    first = peer_connections(driver)
+    assert first >= 1
+
+    os.kill(app_server.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(STALL_SECONDS)
+    finally:
+        os.kill(app_server.proc.pid, signal.SIGCONT)
+    resumed = time.monotonic()
+    # A new connection (the frontend starts one as soon as the old one ended), labelled frames again.
+    wait_until(lambda: peer_connections(driver) > first, 60,
+               f"the page made no new connection after the stall: {connection_status(driver)}")
+    wait_until_streaming(driver, min_fps=3, timeout=120)
+    status = wait_until(lambda: (s := connection_status(driver)).get("state") == "connected" and s, 30,
+                        f"the page does not say it is connected again: {connection_status(driver)}")
+    print(f"\nlabelled video again {time.monotonic() - resumed:.1f} s after the server resumed; "
+          f"{peer_connections(driver) - first} new connection(s); {status}")
+    assert button(driver, "Stop") is not None  # still the person's stream, no Start to press
+    stop_stream(driver)
+    assert_no_exception(driver)
