@@ -195,8 +195,6 @@ EVALUATE_PHOTO_VARIABLES = ("LFW_EXPRESSIONS_PATH", "SFEW_PATH")
 
 
 def _show_photo_figures(figures_of: dict) -> None:
-    from .emotions import EMOTIONS
-
     print()
     print(f"{'model':<21}{'photo set':<22}{'part':<6}{'photos':>7}{'found':>8}{'accuracy':>10}{'of all':>8}"
           f"{'macro-F1':>10}{'Neutral':>9}{'Happy':>7}")
