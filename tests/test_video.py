@@ -58,6 +58,18 @@ def test_frames_times_and_one_steady_face(rec, codec):
     assert sum(r.faces[0].label == "Happy" for r in results) >= 0.8 * n  # she smiles
 
 
+@pytest.mark.parametrize("codec,container", [
+    ("libvpx-vp9", "webm"), ("libx264", "mov"), ("libvpx", "matroska"), ("mpeg4", "avi"), ("libx264", "matroska"),
+])
+def test_other_codecs_and_containers(rec, codec, container):
+    n = 15
+    data = make_clip(None, n, slide((20, 40), (160, 70), 130, n), codec=codec, container=container)
+    results = list(analyze_video(data, rec, name=f"clip.{container}"))
+    assert [r.frame for r in results] == list(range(n))
+    assert np.allclose([r.time_s for r in results], np.arange(n) / 30, atol=0.002)
+    assert frame_ids(results) == [[1]] * n
+
+
 def test_a_face_that_leaves_and_a_face_that_comes_get_new_ids(rec):
     # Frames 0-9 empty; 10-29 a face crossing; 30-59 empty (1 s); 60-84 a face again, which blinks
     # out for 3 frames (70-72, 0.1 s): ids 1, then 2 that survives the blink.

@@ -59,7 +59,8 @@ def make_clip(target, frames: int, faces: Callable[[int], Sequence[Placement]], 
     out = av.open(buf if buf is not None else str(target), "w", format=fmt)
     width, height = size
     # Fast settings: libvpx's default ("good") takes ~70 ms a frame even at 320×240.
-    options = {"libvpx": {"deadline": "realtime", "cpu-used": "8"}, "libx264": {"preset": "veryfast"}}
+    options = {"libvpx": {"deadline": "realtime", "cpu-used": "8"}, "libx264": {"preset": "veryfast"},
+               "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"}}
     stream = out.add_stream(codec, rate=fps, options=options.get(codec, {}))
     turned = rotation is not None and rotation % 180 == 90
     stream.width, stream.height = (height, width) if turned else (width, height)
