@@ -264,7 +264,7 @@ def _ferplus_votes(path, data):
 
 # Videos are read with this detector unless --detector says otherwise: with tracking between its
 # full-frame searches it keeps up with 30 fps on one core and follows every face of the moving-face
-# clips (benchmarks/bench_video.py, benchmarks/bench_detection.py); the thorough Haar pass is 6-8x slower.
+# clips (benchmarks/bench_video.py, benchmarks/bench_detection.py); the thorough Haar pass is about 3x slower.
 VIDEO_DETECTOR = "haar-fast"
 
 
