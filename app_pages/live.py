@@ -6,11 +6,12 @@ Stable texts for browser tests (inside the main Streamlit document, not the WebR
   #fer-live-fps      "Frames per second: 24.8", data-fps
   #fer-live-bars     7 rows .fer-bar[data-emotion=...] each with its percentage
   #fer-live-status   the connection in plain words, data-state idle / connecting / connected /
-                     reconnecting / failed, data-route direct / relayed once known
+                     reconnecting / failed / no-camera, data-route direct / relayed once known
 
 The page's own Start and Stop drive the WebRTC component (desired_playing_state): while the person
 wants the stream, streamlit-webrtc's frontend reconnects by itself when the connection drops, and the
-page says so; with no connection within dashboard.live.CONNECT_TIMEOUT it says it could not connect.
+page says so; with no connection within dashboard.live.CONNECT_TIMEOUT of the browser's offer it says
+it could not connect (and, without an offer at all, that the camera did not start).
 Settings (TURN relay, ICE servers): dashboard/turn.py.
 """
 
@@ -103,7 +104,8 @@ status_box = st.empty()
 
 def show_status(state: str, route: str | None = None) -> None:
     text = html.escape(status_text(state, route))
-    color = {"failed": "#b42318", "reconnecting": "#b54708", "connected": "#067647"}.get(state, "#555")
+    color = {"failed": "#b42318", "no-camera": "#b42318", "reconnecting": "#b54708",
+             "connected": "#067647"}.get(state, "#555")
     status_box.markdown(f'<div id="fer-live-status" data-state="{state}" data-route="{route or ""}" '
                         f'style="color:{color}">{text}</div>', unsafe_allow_html=True)
 
@@ -160,7 +162,7 @@ timeline_box = st.empty()
 note_box = st.empty()  # while playing, this empty slot replaces the idle note of the previous run
 
 was_wanted = watch.wanted
-state = watch.observe(ctx.state.playing)
+state = watch.observe(ctx.state.playing, ctx.state.signalling)
 if was_wanted and not watch.wanted:
     st.rerun()  # it gave up: the next run tells the component to stop trying (desired_playing_state=False)
 show_status(state)
@@ -215,7 +217,7 @@ else:
     # then, count the time, and give up with a plain message when no connection comes.
     while watch.wanted and not ctx.state.playing:
         time.sleep(0.5)
-        state = watch.observe(False)
+        state = watch.observe(False, ctx.state.signalling)
         show_status(state)  # writing to the page also lets Streamlit end this loop for a new run
-        if state == "failed":
+        if not watch.wanted:  # gave up ("failed" or "no-camera")
             st.rerun()

@@ -26,7 +26,8 @@ MEDIA_CONSTRAINTS = {
 QUEUE_SIZE = 90  # about 3 s of reports; when full the oldest is dropped
 TIMELINE_SECONDS = 30.0
 TRACK_EVERY = 10  # whole-frame face search every this many frames; near the known faces in between
-CONNECT_TIMEOUT = 30.0  # seconds without a connection before the page says it could not connect
+CONNECT_TIMEOUT = 30.0  # seconds from the browser's offer without a connection: "could not connect"
+CAMERA_TIMEOUT = 120.0  # seconds after Start without an offer (camera not allowed or busy): "no camera"
 
 
 def rtc_configuration(secrets: Mapping | None = None, environ: Mapping | None = None) -> dict:
@@ -43,37 +44,46 @@ def rtc_configuration(secrets: Mapping | None = None, environ: Mapping | None = 
 class StreamWatch:
     """The stream a person asked for, as the page sees it from run to run: connecting, connected,
     reconnecting (the connection dropped; streamlit-webrtc's frontend makes a new one by itself while
-    the page wants the stream), failed (no connection within ``timeout`` seconds: no route to the
-    server, the page stops trying) or idle. Free of Streamlit; the page keeps one per session."""
+    the page wants the stream), failed (the browser sent its offer but no connection came within
+    ``timeout`` seconds: no route to the server, the page stops trying), no-camera (no offer within
+    ``camera_timeout`` s: the camera was not allowed or would not open) or idle. Free of Streamlit;
+    the page keeps one per session."""
 
-    def __init__(self, timeout: float = CONNECT_TIMEOUT):
+    def __init__(self, timeout: float = CONNECT_TIMEOUT, camera_timeout: float = CAMERA_TIMEOUT):
         self.timeout = timeout
+        self.camera_timeout = camera_timeout
         self.wanted = False
         self.state = "idle"
-        self.since = 0.0  # when the current attempt to connect began
+        self.since = 0.0  # when the current attempt began (Start, the drop, or the browser's offer)
+        self.offered = False  # the browser has sent an offer in this attempt (its camera is open)
         self.reconnections = 0
-        self.connected_once = False
 
     def start(self, now: float | None = None) -> None:
-        self.wanted, self.state, self.since = True, "connecting", time.monotonic() if now is None else now
-        self.connected_once = False
+        self.wanted, self.state, self.offered = True, "connecting", False
+        self.since = time.monotonic() if now is None else now
 
     def stop(self) -> None:
         self.wanted, self.state = False, "idle"
 
-    def observe(self, playing: bool, now: float | None = None) -> str:
-        """The state after the component reported ``playing``; gives up after ``timeout`` s without a connection."""
+    def observe(self, playing: bool, signalling: bool = False, now: float | None = None) -> str:
+        """The state after the component reported ``playing`` / ``signalling`` (an offer is out);
+        gives up after the timeouts."""
         now = time.monotonic() if now is None else now
         if not self.wanted:
             return self.state
         if playing:
             if self.state == "reconnecting":
                 self.reconnections += 1
-            self.state, self.connected_once = "connected", True
-        elif self.state == "connected":
-            self.state, self.since = "reconnecting", now
-        elif now - self.since > self.timeout:
+            self.state = "connected"
+            return self.state
+        if self.state == "connected":
+            self.state, self.since, self.offered = "reconnecting", now, False
+        if signalling and not self.offered:
+            self.offered, self.since = True, now
+        if self.offered and now - self.since > self.timeout:
             self.wanted, self.state = False, "failed"
+        elif not self.offered and now - self.since > self.camera_timeout:
+            self.wanted, self.state = False, "no-camera"
         return self.state
 
 
@@ -85,6 +95,8 @@ STATUS_TEXT = {
     "failed": ("Could not connect the video to the server. The browser found no network route to it: "
                "this network needs a TURN relay. Whoever runs this app can set one up as the README's "
                "section \u201cShare it with a link\u201d explains; then press Start again."),
+    "no-camera": ("The camera did not start. Allow this page to use the camera (the browser asks next to "
+                  "the address bar) and close other programs that use it, then press Start again."),
 }
 
 

@@ -25,26 +25,36 @@ def webrtc_args(at) -> dict:
 
 def status(at) -> tuple[str, str]:
     html = "\n".join(m.value for m in at.markdown if 'id="fer-live-status"' in m.value)
-    state = re.search(r'data-state="(\w*)"', html).group(1)
+    state = re.search(r'data-state="([\w-]*)"', html).group(1)
     return state, re.sub(r"<[^>]+>", "", html)
 
 
 def test_watch_connects_drops_reconnects_and_gives_up():
-    w = StreamWatch(timeout=30)
+    w = StreamWatch(timeout=30, camera_timeout=120)
     assert (w.state, w.wanted) == ("idle", False)
     w.start(now=0)
-    assert w.observe(False, now=10) == "connecting"
-    assert w.observe(True, now=12) == "connected" and w.reconnections == 0
+    assert w.observe(False, now=60) == "connecting"  # the person may take a while to allow the camera
+    assert w.observe(False, signalling=True, now=70) == "connecting"  # the offer is out
+    assert w.observe(True, now=72) == "connected" and w.reconnections == 0
     assert w.observe(False, now=100) == "reconnecting"  # dropped: the frontend tries again by itself
-    assert w.observe(False, now=125) == "reconnecting" and w.wanted  # within the timeout of the drop
+    assert w.observe(False, signalling=True, now=101) == "reconnecting"
+    assert w.observe(False, signalling=True, now=125) == "reconnecting" and w.wanted  # within the timeout
     assert w.observe(True, now=126) == "connected" and w.reconnections == 1
     assert w.observe(False, now=200) == "reconnecting"
-    assert w.observe(False, now=231) == "failed" and not w.wanted  # no route back: the page stops trying
-    assert w.observe(True, now=232) == "failed"  # a late report changes nothing until Start
+    assert w.observe(False, signalling=True, now=201) == "reconnecting"
+    assert w.observe(False, signalling=True, now=232) == "failed" and not w.wanted  # no route: stop trying
+    assert w.observe(True, now=233) == "failed"  # a late report changes nothing until Start
     w.start(now=300)
-    assert w.observe(False, now=300 + CONNECT_TIMEOUT / 2) == "connecting"
+    assert w.observe(False, signalling=True, now=300 + CONNECT_TIMEOUT / 2) == "connecting"
     w.stop()
     assert (w.observe(True, now=400), w.wanted) == ("idle", False)
+
+
+def test_watch_without_an_offer_says_the_camera_did_not_start():
+    w = StreamWatch(timeout=30, camera_timeout=120)
+    w.start(now=0)
+    assert w.observe(False, now=100) == "connecting"  # 100 s without an offer: not "could not connect"
+    assert w.observe(False, now=121) == "no-camera" and not w.wanted
 
 
 def test_status_words():
@@ -52,6 +62,7 @@ def test_status_words():
     assert status_text("connected", "direct") == "Connected (direct)"
     assert status_text("connected") == "Connected"
     assert "reconnecting" in status_text("reconnecting")
+    assert "camera did not start" in status_text("no-camera")
     failed = status_text("failed")
     assert "Could not connect" in failed and "TURN relay" in failed and "Share it with a link" in failed
     assert status_text("nonsense") == status_text("idle")
@@ -129,17 +140,17 @@ def test_page_gives_each_session_its_own_credentials_never_the_secret(relay_env,
     assert users[0].split(":")[1] != users[1].split(":")[1]  # one name per browser session
 
 
-def test_page_start_drives_the_component_and_gives_up_without_a_connection(open_page):
+def test_page_start_drives_the_component_and_gives_up_without_a_camera(open_page):
     at = open_page(PAGE)
     assert webrtc_args(at)["desired_playing_state"] is False
     assert status(at)[0] == "idle" and at.button(key="live-button").label == "Start"
-    at.session_state["live_watch"].timeout = 2.0  # AppTest has no browser: nothing connects
+    at.session_state["live_watch"].camera_timeout = 2.0  # AppTest has no browser: no camera, no offer
     at.button(key="live-button").click().run(timeout=60)
-    # The run waited for a connection (the component asked to play), then gave up and asked it to stop.
-    assert at.session_state["live_watch"].state == "failed"
+    # The run waited for the browser (the component was asked to play), then gave up and asked it to stop.
+    assert at.session_state["live_watch"].state == "no-camera"
     assert webrtc_args(at)["desired_playing_state"] is False
     state, text = status(at)
-    assert state == "failed" and "Could not connect" in text and "TURN relay" in text
+    assert state == "no-camera" and "camera did not start" in text
     assert at.button(key="live-button").label == "Start" and not at.exception
 
 
