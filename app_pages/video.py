@@ -78,7 +78,9 @@ def show(result: VideoAnalysis, stem: str) -> None:
         st.warning(result.warning)
     ids = result.face_ids()
     n = len(ids)
-    which = "every frame" if result.every == 1 else f"every {result.every}th frame"
+    k = result.every
+    nth = f"{k}{'th' if 10 <= k % 100 < 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+    which = "every frame" if k == 1 else f"every {nth} frame"
     summary = result.summary()
     if not n:
         st.warning(NO_FACE_TIPS)

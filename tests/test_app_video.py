@@ -132,12 +132,20 @@ def test_two_faces_get_a_picker_and_their_own_timelines(video_page, two_faces):
     assert at.get("progress") == [] or at.get("progress")[0].proto.value == 100  # not analysed again
 
 
-def test_every_k_from_the_sidebar(video_page, one_face):
+def test_every_k_and_the_detector_from_the_sidebar(video_page, one_face):
     video_page.sidebar.number_input(key="video_every").set_value(3).run()
     at = upload(video_page, "astronaut.mp4", one_face)
-    assert "every 3th frame analysed" in at.success[0].value
+    assert "every 3rd frame analysed" in at.success[0].value
     (spec,) = timelines(at)
     assert np.allclose(plotly_values(spec["data"][0]["x"]), np.arange(0, 45, 3) / 30, atol=0.002)
+    assert "Analysed 15 frames" in at.get("progress")[0].proto.text
+
+    # Another detector: the video is analysed again with it (the thorough Haar pass finds her too).
+    at.sidebar.selectbox(key="video_detector").set_value("haar").run()
+    assert not at.exception and not at.error
+    assert "Analysed 15 frames" in at.get("progress")[0].proto.text  # a new run, not the kept result
+    assert at.session_state["_video_analysis"][0][2] == "haar"
+    assert at.success[0].value.endswith("1 face: #1 mostly Happy")
 
 
 @pytest.mark.parametrize("name,data,expected", [
