@@ -22,6 +22,14 @@ PRESETS = {
     # The recipe of the ensemble's mixup member (trained on a GPU with experiments/train_torch.py, the
     # same network and recipe in PyTorch): wider, mixup, 90 epochs; about 6 hours on a 2-core CPU.
     # The shipped default is the "default" preset run for 94 epochs (--epochs 94).
+    # Issue 11's default: the previous default (compact-v2) fine-tuned to read real faces. FER+ crowd votes blended
+    # into the targets, the real photos' own training people and clips added (cropped by the
+    # pipeline's detectors), camera-like augmentation; the epoch chosen on PublicTest together with
+    # the photo sets' validation people and clips. Needs --ferplus and --photos (or the environment).
+    "realfaces": dict(architecture="compact_vgg", init="compact-v2", epochs=6, batch_size=64,
+                      learning_rate=5e-4, augment=True, camera=True, class_weight_power=0.5, label_smoothing=0.05,
+                      cosine=True, polish_epochs=1, quantize=True, ferplus_weight=0.3,
+                      photo_weights={"lfw_expressions": 1.0, "sfew_train": 3.0}),
     "wide": dict(architecture="wide_vgg", epochs=90, batch_size=64, learning_rate=2e-3, augment=True,
                  class_weight_power=0.5, label_smoothing=0.1, mixup=0.2, cosine=True, polish_epochs=3,
                  quantize=True),
@@ -52,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, dest="learning_rate")
     t.add_argument("--models-dir", default=None, help="default: models/ (or $FER_MODELS_DIR)")
     t.add_argument("--fresh", action="store_true", help="ignore checkpoints in runs/NAME and start over")
+    t.add_argument("--init", help="fine-tune this model folder's model.keras instead of starting from scratch")
+    t.add_argument("--ferplus", default=os.environ.get("FERPLUS_PATH"),
+                   help="FER+ votes (fer2013new.csv, default $FERPLUS_PATH), for presets with FER+ soft targets")
+    t.add_argument("--photos", action="append", default=None,
+                   help="a labelled photo set to train on as well (an <emotion>/ folder, lfw_expressions.npz or "
+                        "sfew_train.npz; repeatable; default $LFW_EXPRESSIONS_PATH and $SFEW_PATH for presets "
+                        "that use photos): its train people/clips are added, its val ones help choose the epoch")
 
     e = sub.add_parser("evaluate", help="score models on PublicTest and PrivateTest, and on labelled real photos")
     _data_arg(e)
@@ -109,18 +124,59 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("architecture", "epochs", "batch_size", "learning_rate", "polish_epochs")}
+    overrides = {k: getattr(args, k) for k in ("architecture", "epochs", "batch_size", "learning_rate", "polish_epochs",
+                                               "init")}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     data = _need_data(args)
     print(f"{len(data)} images; per split and emotion: {data.counts()}", flush=True)
     from .registry import MODELS_DIR
 
-    target = train(data, args.name, cfg, models_dir=args.models_dir or MODELS_DIR, resume=not args.fresh)
+    if cfg.init:  # a model name (models/NAME) or a folder
+        from .registry import model_dir
+
+        cfg = replace(cfg, init=str(model_dir(cfg.init, args.models_dir or MODELS_DIR)))
+    votes = None
+    if cfg.ferplus_weight > 0:
+        if not args.ferplus:
+            raise ValueError(f"the '{args.preset}' preset blends in FER+ votes: pass --ferplus fer2013new.csv "
+                             "or set FERPLUS_PATH.")
+        votes = _ferplus_votes(args.ferplus, data)
+    photos = _training_photos(args.photos, cfg)
+    target = train(data, args.name, cfg, models_dir=args.models_dir or MODELS_DIR, resume=not args.fresh,
+                   ferplus=votes, photos=photos)
     metrics = json.loads((target / "metrics.json").read_text())
     for split, m in metrics.items():
         print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}")
     print(f"Model written to {target}")
     return 0
+
+
+PHOTO_SET_VARIABLES = ("LFW_EXPRESSIONS_PATH", "SFEW_PATH")
+
+
+def _training_photos(paths, cfg) -> list:
+    """The photo sets to train on, cropped by the detectors the app uses (BlazeFace where installed)."""
+    from .faces import available_detectors, make_detector
+    from .realfaces import load_photo_set, training_photos
+
+    if paths is None and cfg.photo_weights:
+        paths = [os.environ[v] for v in PHOTO_SET_VARIABLES if os.environ.get(v)]
+    if cfg.photo_weights and not paths:
+        raise ValueError("this preset trains on labelled photos as well: pass --photos PATH (repeatable) or set "
+                         + " / ".join(PHOTO_SET_VARIABLES) + ".")
+    names = [n for n in ("haar", "blazeface") if n in available_detectors()]
+    detectors = {n: make_detector(n) for n in names}
+    out = []
+    for path in paths or []:
+        photos = load_photo_set(path)
+        if photos.name not in cfg.photo_weights:
+            cfg.photo_weights[photos.name] = 1.0
+        print(f"Cropping the faces of {photos.name} ({len(photos)} photos) with {', '.join(names)} ...", flush=True)
+        parts = training_photos(photos, detectors, names[-1])
+        for p in parts:
+            print(f"  {p.part}: {p.photos} photos, {len(p.labels)} crops", flush=True)
+        out += parts
+    return out
 
 
 def cmd_evaluate(args) -> int:

@@ -342,18 +342,12 @@ def train(
 
 
 def describe_source(source: str) -> dict | str:
-    """What a model records about its training data: the file's name, size and SHA-256 (never a
-    path of the machine it was trained on); a folder is named only."""
-    path = Path(source)
-    if not source or not path.exists():
-        return path.name
-    if path.is_dir():
-        return {"name": path.name}
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"name": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    """What a model records about its training data: the file's (or folder's) name, size and SHA-256
+    (fer_core.data.describe_data_file), never a path of the machine it was trained on; a source that
+    is no file (data built in memory) is recorded by its description only."""
+    from .data import describe_data_file
+
+    return describe_data_file(source) if source and Path(source).exists() else Path(source).name
 
 
 # --- 4. Publishing: Keras file, TFLite file, history, metrics — all or nothing ---------------
