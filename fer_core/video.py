@@ -46,6 +46,8 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 MAX_OUTPUT_SIDE = 1280
 # A face not found for this long (seconds of video) gets a new id when it is found again.
 KEEP_LOST_SECONDS = 0.5
+# Frames above this many pixels are refused before decoding (8K UHD is 33.2 million).
+MAX_PIXELS = 40_000_000
 # H.264 encoders to try for the annotated copy, best first (PyAV's wheels carry libx264).
 H264_ENCODERS = ("libx264", "libopenh264", "h264")
 
@@ -152,6 +154,10 @@ class VideoReader:
         if stream.codec_context is None:  # FFmpeg has no decoder for it (or its header is cut short)
             raise VideoError(f"The video of {self.name} cannot be decoded: its format is not supported here, or "
                              "the file is damaged. Convert it to MP4 (H.264) or WebM, or try another copy.")
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width * height > MAX_PIXELS:  # a forged header would make every decoded frame huge
+            raise VideoError(f"{self.name} is {width}×{height} pixels; videos up to {MAX_PIXELS // 1_000_000} "
+                             "megapixels a frame (8K) can be analysed.")
         stream.thread_type = "AUTO"  # frame threads: decoding keeps up on a second core when there is one
         return stream
 

@@ -235,6 +235,14 @@ def test_a_truncated_webm_keeps_the_frames_before_the_cut(rec):
     assert frame_ids(results) == [[1]] * len(results)
 
 
+def test_frames_too_large_are_refused_before_decoding(rec, monkeypatch):
+    import fer_core.video
+
+    monkeypatch.setattr(fer_core.video, "MAX_PIXELS", 320 * 240 - 1)  # a 320x240 clip is then "too big"
+    with pytest.raises(VideoError, match=r"big\.mp4 is 320×240 pixels; videos up to"):
+        list(analyze_video(_clip(), rec, name="big.mp4"))
+
+
 def test_missing_path_is_named(rec, tmp_path):
     with pytest.raises(VideoError, match="There is no video file at"):
         list(analyze_video(tmp_path / "nope.mp4", rec))
