@@ -167,3 +167,12 @@ def test_a_cut_webm_shows_what_was_read_and_says_where_it_ends(video_page):
     assert not at.error
     assert at.warning[0].value.startswith("cut.webm is cut short")
     assert len(timelines(at)) == 1 and len(at.get("video")) == 1
+
+
+def test_a_video_without_faces_gets_tips_and_still_its_video(video_page):
+    at = upload(video_page, "empty-room.mp4", make_clip(None, 20, lambda i: []))
+    assert not at.error
+    (warning,) = at.warning
+    assert warning.value.startswith("No face was found in this video")
+    assert len(at.get("video")) == 1 and not charts(at) and not at.dataframe
+    assert [b.label for b in at.get("download_button")] == ["Download annotated video (MP4)", "Download results (CSV)"]
