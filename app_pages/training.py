@@ -175,11 +175,10 @@ if photo_set_names:
     for set_name in photo_set_names:
         table = photo_figures.comparison_table(all_metrics, set_name)
         st.markdown(f"**{set_name}**")
-        c1, c2 = st.columns([3, 2])
-        c1.plotly_chart(charts.photo_recall(
+        st.dataframe(table, hide_index=True, width="stretch", column_config=photo_figures.column_config(st))
+        st.plotly_chart(charts.photo_recall(
             {r["model"]: {e: r[e] for e in EMOTIONS} for r in table.to_dict("records")},
             title=f"{set_name}: recall per emotion"), key=f"compare-photos-{set_name}", config=charts.STATIC)
-        c2.dataframe(table, hide_index=True, width="stretch", column_config=photo_figures.column_config(st))
     missing = [n for n in names if not all_metrics[n].get("photos")]
     if missing:
         st.caption(f"No real-photo figures for {', '.join(missing)}: `{photo_figures.HOW_TO.format(name='NAME')}`.")
