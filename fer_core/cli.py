@@ -291,7 +291,7 @@ def _store_or_compare(folder: Path, figures: dict, write: bool, differences) -> 
     scored = {k: v for k, v in stored.items() if k in figures and k != "photos"}
     if "photos" in figures:
         scored["photos"] = {k: v for k, v in stored.get("photos", {}).items() if k in figures["photos"]}
-    notes = [k for k in stored if k not in figures]
+    notes = [k for k in stored if k not in figures and k != "photos"]
     notes += [f"photos/{k}" for k in stored.get("photos", {}) if k not in figures.get("photos", {})]
     new_sets = [k for k in figures.get("photos", {}) if k not in stored.get("photos", {})]
     diff = differences(scored, figures)
