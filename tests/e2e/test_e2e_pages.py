@@ -1,4 +1,4 @@
-"""The home page and the navigation, as a person finds them: the two sentences, the links to the three
+"""The home page and the navigation, as a person finds them: the two sentences, the links to the four
 pages, and a bookmarked link to a page working on a freshly started server."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 from .conftest import (REPO, StreamlitServer, assert_no_exception, open_page, page_text, screenshot, wait_for,
                        wait_until)
 
-PAGES = {"photo": "Analyze a photo", "live": "Live camera", "training": "Training & metrics"}
+PAGES = {"photo": "Analyze a photo", "live": "Live camera", "video": "Analyze a video", "training": "Training & metrics"}
 
 
 def _nav_labels(driver) -> list[str]:
@@ -28,7 +28,8 @@ def test_home_page_explains_the_app_and_links_every_page(app_server, make_browse
     text = page_text(driver)
     assert "Facial emotion recognition" in text
     assert "never leave" in text  # images stay on this machine
-    assert [label for label in _nav_labels(driver) if label in PAGES.values()] == list(PAGES.values())
+    wait_until(lambda: [label for label in _nav_labels(driver) if label in PAGES.values()] == list(PAGES.values()),
+               30, f"the navigation does not list {list(PAGES.values())} in order: {_nav_labels(driver)}")
     wait_for(driver, '[data-testid="stSidebar"] [data-testid="stSelectbox"]', 30)  # the model selector
     screenshot(driver, "home")
 
