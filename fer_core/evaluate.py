@@ -102,6 +102,8 @@ class PhotoCrops:
     found, cropped and resized to 48×48 (``realfaces.pipeline_faces``). Computed once, scored for
     any number of models."""
 
+    SPLIT = {"test": 0.3, "val": 0.1}  # realfaces.split_groups' shares, recorded with every figure
+
     def __init__(self, photos, detector=None, part: str | None = None):
         from .faces import default_still_detector, make_detector
         from .realfaces import PAD, pipeline_faces, split_groups
@@ -113,7 +115,7 @@ class PhotoCrops:
             detector = default_still_detector()
         self.detector_name = detector if isinstance(detector, str) else repr(detector)
         detector = make_detector(detector) if isinstance(detector, str) else detector
-        chosen = photos if part == "all" else photos.subset(split_groups(photos.groups) == part)
+        chosen = photos if part == "all" else photos.subset(split_groups(photos.groups, **self.SPLIT) == part)
         if not len(chosen):
             raise ValueError(f"{photos.name}: its '{part}' part holds no photo.")
         self.name, self.source, self.part, self.pad = photos.name, photos.source, part, PAD
@@ -121,6 +123,7 @@ class PhotoCrops:
         self.groups = chosen.groups
         self.skipped = list(photos.skipped)
         self.faces, self.found, _ = pipeline_faces(chosen, detector)
+        self._description = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -130,12 +133,14 @@ class PhotoCrops:
         from .data import describe_data_file
         from .realfaces import SPLIT_SALT
 
-        out = {"source": describe_data_file(self.source), "part": self.part}
-        if self.part != "all":
-            out["split"] = {"by": _grouped_by(self.source), "test": 0.3, "val": 0.1, "salt": SPLIT_SALT,
-                            "groups": int(len(np.unique(self.groups)))}
-        out["detector"], out["pad"] = self.detector_name, self.pad
-        return out
+        if self._description is None:  # hashing the data once, however many models are scored
+            out = {"source": describe_data_file(self.source), "part": self.part}
+            if self.part != "all":
+                out["split"] = {"by": _grouped_by(self.source), **self.SPLIT, "salt": SPLIT_SALT,
+                                "groups": int(len(np.unique(self.groups)))}
+            out["detector"], out["pad"] = self.detector_name, self.pad
+            self._description = out
+        return json.loads(json.dumps(self._description))  # a copy: figures are edited by their users
 
 
 def _grouped_by(source: str) -> str:
