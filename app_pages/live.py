@@ -77,6 +77,10 @@ def browser_rtc_configuration() -> dict:
 
 
 watch: StreamWatch = st.session_state.setdefault("live_watch", StreamWatch())
+if "live-button" not in st.session_state:
+    # The last run drew no Start/Stop (Streamlit forgets a widget a finished run did not draw): this
+    # is a first visit or a person back from another page. The camera starts only on a press of Start.
+    watch.stop()
 st.caption("Press **Start** and allow the camera. Frames are analysed on this machine and never stored.")
 # One button with one key (its label changes): a keyed element of the previous run stays on the page
 # while this run loops, so a Start and a Stop of their own would both show.

@@ -2,7 +2,8 @@
 test_e2e_turn.py): the server stalls for several seconds mid-stream (SIGSTOP, then SIGCONT), as a
 starved server does, so the browser hears nothing from it, reports the connection 'disconnected' and
 streamlit-webrtc's frontend ends it. The page says it is reconnecting and, without a press of Start,
-the labelled video plays again over a new connection.
+the labelled video plays again over a new connection. And the other side of it: a person who comes
+back to the live page from another page finds the camera off until they press Start.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import signal
 import time
 
-from .conftest import assert_no_exception, open_page, wait_until
+from .conftest import app_idle, assert_no_exception, open_page, wait_until
 from .live_stream import (button, connection_status, record_cameras, start_stream, stop_stream,
                           wait_until_streaming)
 
@@ -53,3 +54,39 @@ def test_stream_reconnects_by_itself_after_the_server_stalls(app_server, make_br
     assert button(driver, "Stop") is not None  # still the person's stream, no Start to press
     stop_stream(driver)
     assert_no_exception(driver)
+
+
+def _go_to(driver, title: str) -> None:
+    """Follow the sidebar's link to a page (in the same session, as a person does)."""
+    from selenium.webdriver.common.by import By
+
+    links = [a for a in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a') if a.text.strip().splitlines()[-1:] == [title]]
+    assert links, f"no sidebar link {title!r}"
+    links[0].click()
+    app_idle(driver, 90)
+
+
+def test_coming_back_to_the_page_does_not_start_the_camera_by_itself(app_server, make_browser, fake_camera):
+    driver = make_browser(fake_video=fake_camera)
+    open_page(driver, app_server, "live")
+    start_stream(driver, timeout=180)
+    _go_to(driver, "Home")
+    _go_to(driver, "Live camera")
+    wait_until(lambda: button(driver, "Start"), 30, f"no Start on the live page after coming back: "
+               f"{connection_status(driver)}")
+    time.sleep(5)  # long enough for a stream that started by itself to show
+    assert connection_status(driver).get("state") == "idle", connection_status(driver)
+    video = _safe_video_state(driver)
+    assert not (video and video["live"]), f"the camera started by itself: {video}"
+    start_stream(driver, timeout=180)  # and Start works as before
+    stop_stream(driver)
+    assert_no_exception(driver)
+
+
+def _safe_video_state(driver):
+    from .live_stream import video_state
+
+    try:
+        return video_state(driver)
+    except Exception:  # noqa: BLE001 - no iframe yet counts as no video
+        return None
