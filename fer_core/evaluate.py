@@ -102,7 +102,7 @@ class PhotoCrops:
     found, cropped and resized to 48×48 (``realfaces.pipeline_faces``). Computed once, scored for
     any number of models."""
 
-    SPLIT = {"test": 0.3, "val": 0.1}  # realfaces.split_groups' shares, recorded with every figure
+    from .realfaces import SPLIT  # split_groups' shares, recorded with every figure
 
     def __init__(self, photos, detector=None, part: str | None = None):
         from .faces import default_still_detector, make_detector
@@ -203,19 +203,27 @@ def evaluate_photos(model, photos, detector=None, part: str | None = None) -> di
             "temperature": float(getattr(classify, "temperature", 1.0))}
 
 
-def figure_differences(stored, new, where: str = "") -> list[str]:
-    """Every stored figure that ``new`` does not reproduce exactly, as "where: stored → new" lines;
-    figures ``new`` adds that were not stored are not differences."""
+def figure_differences(stored, new, where: str = "", tolerance: float = 0.0, count_tolerance: int = 0) -> list[str]:
+    """Every stored figure that ``new`` does not reproduce, as "where: stored → new" lines; figures
+    ``new`` adds that were not stored are not differences. By default a figure must be the same
+    exactly; ``tolerance`` (for rates, e.g. 0.002) and ``count_tolerance`` (for counts) allow the
+    small drift another processor's floating-point rounding can cause (a face box a pixel off)."""
     if isinstance(stored, dict) and isinstance(new, dict):
         out = []
         for key, value in stored.items():
             at = f"{where}.{key}" if where else str(key)
             out += [f"{at}: {_short(value)} stored, missing now"] if key not in new else \
-                figure_differences(value, new[key], at)
+                figure_differences(value, new[key], at, tolerance, count_tolerance)
         return out
     if isinstance(stored, list) and isinstance(new, list) and len(stored) == len(new) and stored != new:
-        return [d for i, (a, b) in enumerate(zip(stored, new)) for d in figure_differences(a, b, f"{where}[{i}]")]
-    return [] if stored == new else [f"{where}: {_short(stored)} stored, {_short(new)} now"]
+        return [d for i, (a, b) in enumerate(zip(stored, new))
+                for d in figure_differences(a, b, f"{where}[{i}]", tolerance, count_tolerance)]
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (stored, new))
+    if numbers and isinstance(stored, int) and isinstance(new, int):
+        close = abs(stored - new) <= count_tolerance
+    else:
+        close = numbers and abs(stored - new) <= tolerance
+    return [] if stored == new or close else [f"{where}: {_short(stored)} stored, {_short(new)} now"]
 
 
 def _short(value) -> str:

@@ -30,6 +30,9 @@ MAX_BYTES = 100 * 1024 * 1024
 # The formats we open. JPEG covers the MPO files many phones and cameras write.
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "AVIF")
 FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF or TIFF"
+# File names of photos in a folder that predict and evaluate read (the formats above by their usual suffixes).
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff",
+                            ".ppm", ".avif"})
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data import IMAGE_SUFFIXES, DataError
+from .data import DataError
+from .images import PHOTO_SUFFIXES
 from .emotions import EMOTIONS
 from .preprocess import crop_faces, to_gray
 
@@ -52,11 +53,30 @@ def emotion_index(name: str) -> int | None:
     return SYNONYMS.get(key)
 
 
+class PhotoFiles:
+    """Photos in files, read one at a time when asked for (a folder of phone photos would not fit in
+    memory at once): a sequence of BGR uint8 arrays, like a list of images."""
+
+    def __init__(self, files):
+        self.files = list(files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i):
+        from .images import load_image
+
+        return load_image(self.files[i])
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 @dataclass
 class PhotoSet:
     """Labelled photos of any size (grey or BGR uint8), each with the group it belongs to."""
 
-    images: list  # list of uint8 arrays [H, W] or [H, W, 3] (BGR)
+    images: list | PhotoFiles  # uint8 arrays [H, W] or [H, W, 3] (BGR), or photo files read when needed
     labels: np.ndarray  # uint8 [N], index into EMOTIONS
     groups: np.ndarray  # str [N]: person / film clip / file; one group never spans both sides of a split
     name: str = ""
@@ -68,7 +88,9 @@ class PhotoSet:
 
     def subset(self, mask) -> "PhotoSet":
         idx = np.flatnonzero(mask)
-        return PhotoSet([self.images[i] for i in idx], self.labels[idx], self.groups[idx], self.name, self.source)
+        images = PhotoFiles([self.images.files[i] for i in idx]) if isinstance(self.images, PhotoFiles) \
+            else [self.images[i] for i in idx]
+        return PhotoSet(images, self.labels[idx], self.groups[idx], self.name, self.source)
 
     def counts(self) -> list[int]:
         return np.bincount(self.labels, minlength=len(EMOTIONS)).tolist()
@@ -142,32 +164,35 @@ def load_photo_folder(root: str | os.PathLike, name: str | None = None) -> Photo
     if unknown:
         raise DataError(f"{root}: these folders are not emotions: {', '.join(unknown)} (expected {expected}; "
                         "synonyms such as 'happiness' or 'anger' work too).")
-    images, labels, groups, skipped = [], [], [], []
+    files, labels, groups, skipped = [], [], [], []
     for d in subdirs:
         label = emotion_index(d.name)
         for f in sorted(d.rglob("*")):
-            if not f.is_file() or f.name.startswith(".") or f.suffix.lower() not in IMAGE_SUFFIXES | {".gif", ".tif", ".tiff"}:
+            if not f.is_file() or f.name.startswith(".") or f.suffix.lower() not in PHOTO_SUFFIXES:
                 continue
             try:
-                images.append(load_image(f))
+                load_image(f)  # read once to know it can be; kept as a file, read again when scored
             except (ImageError, OSError) as exc:
                 skipped.append(f"{f}: {exc}")
                 continue
+            files.append(f)
             labels.append(label)
             rel = f.relative_to(d)
             groups.append(f"{rel.parts[0]}" if len(rel.parts) > 1 else f"{d.name}/{f.name}")
-    if not images:
+    if not files:
         raise DataError(f"{root}: no readable photos in its emotion folders"
                         + (f" ({len(skipped)} files could not be read, e.g. {skipped[0]})" if skipped else "") + ".")
-    return PhotoSet(images, np.array(labels, np.uint8), np.array(groups, str), name or root.name, str(root), skipped)
+    return PhotoSet(PhotoFiles(files), np.array(labels, np.uint8), np.array(groups, str), name or root.name, str(root),
+                    skipped)
 
 
 # --- splitting by group -------------------------------------------------------------------------
 
 SPLIT_SALT = "fer-core-realfaces-v1"
+SPLIT = {"test": 0.3, "val": 0.1}  # the shares of groups held out for testing and for choosing
 
 
-def split_groups(groups, test: float = 0.3, val: float = 0.1, salt: str = SPLIT_SALT) -> np.ndarray:
+def split_groups(groups, test: float = SPLIT["test"], val: float = SPLIT["val"], salt: str = SPLIT_SALT) -> np.ndarray:
     """'train' / 'val' / 'test' for each item, decided by a hash of its group alone: every photo of a
     person (or frame of a clip) is on one side, the split does not depend on the order or on the other
     groups, and the same group always lands on the same side. ``val`` is for choosing (epochs,
@@ -235,8 +260,8 @@ class TrainingPhotos:
     source: str = ""
 
 
-def training_photos(photos: PhotoSet, detectors: dict, val_detector: str, test: float = 0.3,
-                    val: float = 0.1) -> list[TrainingPhotos]:
+def training_photos(photos: PhotoSet, detectors: dict, val_detector: str, test: float = SPLIT["test"],
+                    val: float = SPLIT["val"]) -> list[TrainingPhotos]:
     """The "train" and "val" parts of ``photos`` (split_groups; the "test" part is never touched) as
     the pipeline crops them: the train part once per detector in ``detectors`` (name → detector),
     so the network learns the framings of all of them, the val part with ``val_detector`` only.

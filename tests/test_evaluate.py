@@ -203,7 +203,7 @@ def test_a_users_folder_is_scored_photo_by_photo(tmp_path, still_detector):
 
 def test_stored_photo_figures_of_the_shipped_models_are_reproduced(held_out_crops, default_photo_figures,
                                                                   request):
-    """metrics.json's real-photo figures of every shipped model are exactly what evaluate gives now;
+    """metrics.json's real-photo figures of every shipped model are what evaluate gives now;
     the default must have them for both held-out sets (issue 11)."""
     from fer_core.evaluate import PhotoCrops, evaluate_photos, figure_differences
     from fer_core.realfaces import load_photo_set
@@ -219,7 +219,10 @@ def test_stored_photo_figures_of_the_shipped_models_are_reproduced(held_out_crop
                 crops = PhotoCrops(load_photo_set(path), stored["detector"], stored["part"])
             new = default_photo_figures[set_name] if name == "default" and crops is held_out_crops[set_name] \
                 else evaluate_photos(model_dir(name), crops)
-            assert figure_differences(stored, new) == [], (name, set_name)
+            # Within 0.2 points and 2 photos, not exactly: on another processor (CI's may differ from the
+            # one that wrote metrics.json) float rounding in BlazeFace can move a borderline box by a pixel.
+            # `evaluate` itself reports any difference at all.
+            assert figure_differences(stored, new, tolerance=0.002, count_tolerance=2) == [], (name, set_name)
             checked += 1
     stored_default = (read_json("default", "metrics.json") or {}).get("photos", {})
     assert set(PHOTO_SET_FIXTURES) <= set(stored_default), \
@@ -248,6 +251,14 @@ def test_figure_differences_name_every_changed_figure():
         'photos.lfw.detector: "blazeface" stored, "haar" now',
         "photos.lfw.found: 10 stored, missing now",
     ]
+    # With tolerances: rates within 0.002 and counts within 2 pass; larger changes and words still count.
+    assert figure_differences(stored, new, tolerance=0.002, count_tolerance=2) == [
+        "PrivateTest.per_class.Sad.recall: 0.5 stored, 0.51 now",
+        'photos.lfw.detector: "blazeface" stored, "haar" now',
+        "photos.lfw.found: 10 stored, missing now",
+    ]
+    new["PrivateTest"]["per_class"]["Sad"]["recall"] = 0.5015
+    assert figure_differences(stored, new, tolerance=0.002, count_tolerance=2)[0].startswith("photos.lfw.detector")
 
 
 def _evaluate(*args, env_drop=("FER2013_PATH", "FERPLUS_PATH", "LFW_EXPRESSIONS_PATH", "SFEW_PATH"), timeout=600):
