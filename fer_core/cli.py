@@ -142,6 +142,8 @@ def cmd_train(args) -> int:
                              "or set FERPLUS_PATH.")
         votes = _ferplus_votes(args.ferplus, data)
     photos = _training_photos(args.photos, cfg)
+    # a photo set the preset does not weigh gets weight 1 (a new dict: the preset itself stays as it is)
+    cfg = replace(cfg, photo_weights={**{p.name: 1.0 for p in photos}, **cfg.photo_weights})
     target = train(data, args.name, cfg, models_dir=args.models_dir or MODELS_DIR, resume=not args.fresh,
                    ferplus=votes, photos=photos)
     metrics = json.loads((target / "metrics.json").read_text())
@@ -169,8 +171,6 @@ def _training_photos(paths, cfg) -> list:
     out = []
     for path in paths or []:
         photos = load_photo_set(path)
-        if photos.name not in cfg.photo_weights:
-            cfg.photo_weights[photos.name] = 1.0
         print(f"Cropping the faces of {photos.name} ({len(photos)} photos) with {', '.join(names)} ...", flush=True)
         parts = training_photos(photos, detectors, names[-1])
         for p in parts:
@@ -327,9 +327,8 @@ VIDEO_DETECTOR = "haar-fast"
 def cmd_predict(args) -> int:
     import csv
 
-    from .data import IMAGE_SUFFIXES
     from .faces import make_detector
-    from .images import load_image
+    from .images import PHOTO_SUFFIXES, load_image
     from .recognizer import EmotionRecognizer
     from .records import CSV_COLUMNS, face_rows
     from .video import VIDEO_SUFFIXES
@@ -338,7 +337,7 @@ def cmd_predict(args) -> int:
         raise ValueError("--every must be 1 or more.")
     files = []
     for p in map(Path, args.paths):
-        wanted = set(IMAGE_SUFFIXES) | set(VIDEO_SUFFIXES)
+        wanted = set(PHOTO_SUFFIXES) | set(VIDEO_SUFFIXES)
         files += sorted(f for f in p.rglob("*") if f.suffix.lower() in wanted) if p.is_dir() else [p]
     videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
     if args.annotated and len(videos) > 1:
