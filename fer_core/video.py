@@ -146,7 +146,7 @@ class VideoReader:
     def _pick_stream(self):
         streams = self._container.streams
         if not streams.video:
-            if not streams.audio and not streams:  # an MP4 cut short before its index ends
+            if not streams:  # no track at all: an MP4 cut short before its index ends
                 raise VideoError(f"{self.name} is not a video this app can read: it is damaged or cut short.")
             what = " (it holds only sound)" if streams.audio else ""
             raise VideoError(f"{self.name} has no video track{what}.")
