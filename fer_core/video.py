@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from .drawing import draw_results
+from .images import MAX_PIXELS  # frames above it are refused before decoding, as photos are (8K UHD is 33.2 million)
 from .live import LiveAnalyzer, TrackedFace
 from .recognizer import EmotionRecognizer
 
@@ -46,8 +47,6 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 MAX_OUTPUT_SIDE = 1280
 # A face not found for this long (seconds of video) gets a new id when it is found again.
 KEEP_LOST_SECONDS = 0.5
-# Frames above this many pixels are refused before decoding (8K UHD is 33.2 million).
-MAX_PIXELS = 40_000_000
 # H.264 encoders to try for the annotated copy, best first (PyAV's wheels carry libx264).
 H264_ENCODERS = ("libx264", "libopenh264", "h264")
 
