@@ -252,18 +252,22 @@ class AnnotatedWriter:
     def _open(self, width: int, height: int) -> None:
         scale = min(1.0, MAX_OUTPUT_SIDE / max(width, height))
         w, h = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2  # yuv420p needs even sides
-        self._size = (max(2, w), max(2, h))
+        size = (max(2, w), max(2, h))
+        encoder = h264_encoder()  # before the file is created: without one, no empty MP4 is left behind
         # faststart (the index before the data, for playing while downloading) needs a file it can reopen
         options = {"movflags": "+faststart"} if isinstance(self._target, str) else {}
-        self._container = av.open(self._target, mode="w", format="mp4", options=options)
-        encoder = h264_encoder()
-        stream = self._container.add_stream(
-            encoder, rate=self._fps,
-            options={"crf": "23", "preset": "veryfast"} if encoder == "libx264" else {})
-        stream.width, stream.height = self._size
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)  # milliseconds: the source's own times
-        self._stream = stream
+        container = av.open(self._target, mode="w", format="mp4", options=options)
+        try:
+            stream = container.add_stream(
+                encoder, rate=self._fps,
+                options={"crf": "23", "preset": "veryfast"} if encoder == "libx264" else {})
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = Fraction(1, 1000)  # milliseconds: the source's own times
+        except BaseException:
+            container.close()
+            raise
+        self._container, self._stream, self._size = container, stream, size
 
     def write(self, image_bgr: np.ndarray, time_s: float) -> None:
         if self._container is None:

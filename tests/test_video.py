@@ -248,6 +248,27 @@ def test_missing_path_is_named(rec, tmp_path):
         list(analyze_video(tmp_path / "nope.mp4", rec))
 
 
+
+def test_no_h264_encoder_leaves_no_file_and_nothing_open(rec, tmp_path, monkeypatch):
+    """A PyAV build without an H.264 encoder: the error says so, and no empty or partial MP4 is left
+    behind (the output file is opened only once an encoder is found)."""
+    import fer_core.video
+
+    def none_here() -> str:
+        raise RuntimeError("This PyAV build has no H.264 encoder, so no annotated video can be written.")
+
+    monkeypatch.setattr(fer_core.video, "h264_encoder", none_here)
+    out = tmp_path / "clip-emotions.mp4"
+    with pytest.raises(RuntimeError, match="no H.264 encoder"):
+        list(analyze_video(_clip(), rec, annotated=out))
+    assert list(tmp_path.iterdir()) == []
+
+    writer = fer_core.video.AnnotatedWriter(io.BytesIO(), 30)
+    with pytest.raises(RuntimeError, match="no H.264 encoder"):
+        writer.write(astronaut_bgr(), 0.0)
+    assert writer._container is None  # nothing left open: close() has nothing to finish
+    writer.close()
+
 # --- the command line: one CSV schema for photos and videos ---------------------------------------
 
 def test_predict_writes_one_csv_for_photos_and_videos(tmp_path):
