@@ -10,6 +10,7 @@ import streamlit as st
 
 from fer_core import EmotionRecognizer, ModelError
 from fer_core import faces, registry
+from fer_core.video import DEFAULT_DETECTOR as VIDEO_DETECTOR
 
 MODEL_KEY = "model_name"  # st.session_state key of the sidebar selector
 # st.session_state keys of the "Face detector" selector, one per page so each keeps its own choice.
@@ -19,8 +20,11 @@ DETECTOR_KEYS = {"photo": "photo_detector", "live": "live_detector", "video": "v
 def default_detector(page: str) -> str:
     """The detector a page starts with: for photos the most accurate one installed (BlazeFace, else the
     thorough Haar pass); for the live camera the fast Haar pass (BlazeFace one click away in the sidebar), and
-    for recorded video too (with tracking it keeps up with 30 fps on one core: benchmarks/bench_video.py)."""
-    return faces.default_still_detector() if page == "photo" else "haar-fast"
+    for recorded video fer_core.video.DEFAULT_DETECTOR, the same one (with tracking it keeps up with 30 fps on
+    one core: benchmarks/bench_video.py)."""
+    if page == "photo":
+        return faces.default_still_detector()
+    return VIDEO_DETECTOR if page == "video" else "haar-fast"
 
 
 def models_dir() -> Path:

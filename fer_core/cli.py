@@ -318,12 +318,6 @@ def _ferplus_votes(path, data):
     return load_ferplus_votes(path, expected_rows=len(data))
 
 
-# Videos are read with this detector unless --detector says otherwise: with tracking between its
-# full-frame searches it keeps up with 30 fps on one core and follows every face of the moving-face
-# clips (benchmarks/bench_video.py, benchmarks/bench_detection.py); the thorough Haar pass is about 3x slower.
-VIDEO_DETECTOR = "haar-fast"
-
-
 def cmd_predict(args) -> int:
     import csv
 
@@ -331,7 +325,7 @@ def cmd_predict(args) -> int:
     from .images import PHOTO_SUFFIXES, load_image
     from .recognizer import EmotionRecognizer
     from .records import CSV_COLUMNS, face_rows
-    from .video import VIDEO_SUFFIXES
+    from .video import DEFAULT_DETECTOR, VIDEO_SUFFIXES
 
     if args.every < 1:
         raise ValueError("--every must be 1 or more.")
@@ -343,7 +337,7 @@ def cmd_predict(args) -> int:
     if args.annotated and len(videos) > 1:
         Path(args.annotated).mkdir(parents=True, exist_ok=True)
     rec = EmotionRecognizer.load(args.model, detector=make_detector(args.detector) if args.detector else None)
-    video_rec = rec if args.detector else EmotionRecognizer(rec.classifier, make_detector(VIDEO_DETECTOR), rec.name)
+    video_rec = rec if args.detector else EmotionRecognizer(rec.classifier, make_detector(DEFAULT_DETECTOR), rec.name)
 
     out = open(args.csv, "w", newline="") if args.csv else None
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS) if out else None

@@ -47,6 +47,11 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 MAX_OUTPUT_SIDE = 1280
 # A face not found for this long (seconds of video) gets a new id when it is found again.
 KEEP_LOST_SECONDS = 0.5
+# The face detector videos are read with unless one is chosen (the video page's default and predict's):
+# with tracking between its full-frame searches it keeps up with 30 fps on one core and follows every face
+# of the moving-face clips (benchmarks/bench_video.py, benchmarks/bench_detection.py); the thorough Haar
+# pass is about 3x slower.
+DEFAULT_DETECTOR = "haar-fast"
 # H.264 encoders to try for the annotated copy, best first (PyAV's wheels carry libx264).
 H264_ENCODERS = ("libx264", "libopenh264", "h264")
 
