@@ -5,7 +5,6 @@ server's parser from spooling it to disk) and so does the annotated copy: nothin
 disk. The analysis runs in this script run, frame by frame; Cancel reruns the page, which stops it.
 """
 
-import hashlib
 import logging
 from pathlib import PurePath
 
@@ -127,9 +126,10 @@ if uploaded is None:
                "never written to disk, and are forgotten when you upload another video or close the page. "
                "For longer recordings use the command line: `python -m fer_core predict clip.mp4 --csv out.csv`.")
 else:
-    data = uploaded.getvalue()
     name = uploaded.name or "video"
-    key = (hashlib.sha256(data).hexdigest(), st.session_state.get(MODEL_KEY), detector, int(every))
+    # Each upload has its own file_id (a new one even for the same file uploaded again): with its size it
+    # names the upload without reading its bytes, so a rerun (another face picked) costs nothing.
+    key = ((uploaded.file_id, uploaded.size), st.session_state.get(MODEL_KEY), detector, int(every))
     kept = st.session_state.get(RESULT_KEY)
     if kept and kept[0] == key:
         show(kept[1], PurePath(name).stem or "video")
@@ -138,7 +138,7 @@ else:
         st.button("Analyse again", key="video_again", on_click=_analyse_again)
     else:
         st.session_state.pop(RESULT_KEY, None)  # one video's results at a time: memory stays bounded
-        result = run(data, name, key)
+        result = run(uploaded.getvalue(), name, key)
         if result is not None:
             st.session_state[RESULT_KEY] = (key, result)
             show(result, PurePath(name).stem or "video")

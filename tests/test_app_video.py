@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
 import av
 import numpy as np
@@ -114,9 +115,20 @@ def test_clip_gives_progress_timeline_summary_video_and_downloads(video_page, on
     assert np.allclose(csv[list(EMOTIONS)].to_numpy(), probs, atol=1e-3)  # the chart shows the CSV's numbers
 
 
-def test_two_faces_get_a_picker_and_their_own_timelines(video_page, two_faces):
+def test_two_faces_get_a_picker_and_their_own_timelines(video_page, two_faces, monkeypatch):
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
     at = upload(video_page, "pair.webm", two_faces, "video/webm")
     assert not at.error
+    reads = []  # picking a face reruns the page: it must not read (or hash) the whole upload again
+    getvalue = UploadedFile.getvalue
+
+    def spy(self):  # AppTest itself reads the upload on every run: only the page's reads count
+        if sys._getframe(1).f_code.co_filename.endswith(PAGE):
+            reads.append(self.size)
+        return getvalue(self)
+
+    monkeypatch.setattr(UploadedFile, "getvalue", spy)
     summary = at.dataframe[0].value
     assert list(summary["face"]) == [1, 2]
     picker = at.selectbox(key="video_face")
@@ -130,6 +142,9 @@ def test_two_faces_get_a_picker_and_their_own_timelines(video_page, two_faces):
     assert not np.array_equal(plotly_values(spec["data"][3]["y"]), first)
     assert "Face #2" in share_bars(at)[0]["layout"]["title"]["text"]
     assert at.get("progress") == [] or at.get("progress")[0].proto.value == 100  # not analysed again
+    assert reads == []
+    (file_id, size), *_ = at.session_state["_video_analysis"][0]  # kept under the upload's id and size
+    assert size == len(two_faces) and file_id
 
 
 def test_every_k_and_the_detector_from_the_sidebar(video_page, one_face):
