@@ -145,8 +145,14 @@ def _calls(path: Path):
             yield node, ast.unparse(node.func)
 
 
-def test_uploaders_take_photos_and_csv_only():
-    """No file uploader in the app accepts a model (or an archive that could hold one)."""
+def test_uploaders_take_photos_csv_and_videos_only():
+    """Every file uploader in the app names its types, and they are only photos, CSV and videos (the
+    suffixes fer_core reads as such): never a model, an archive that could hold one, or anything else."""
+    from fer_core.images import PHOTO_SUFFIXES
+    from fer_core.video import VIDEO_SUFFIXES
+
+    allowed = {s.lstrip(".") for s in (*PHOTO_SUFFIXES, *VIDEO_SUFFIXES)} | {"csv"}
+    assert not allowed & MODEL_SUFFIXES
     uploaders = []
     for path in APP_FILES:
         for node, name in _calls(path):
@@ -154,16 +160,25 @@ def test_uploaders_take_photos_and_csv_only():
                 kinds = next((k.value for k in node.keywords if k.arg == "type"), None)
                 assert kinds is not None, f"{path.name}: a file_uploader without a type list accepts anything"
                 value = ast.literal_eval(kinds) if not isinstance(kinds, ast.Name) else _constant(path, kinds.id)
-                bad = {str(v).lower().lstrip(".") for v in value} & MODEL_SUFFIXES
-                assert not bad, f"{path.name}: a file_uploader accepts {bad}"
+                assert value, f"{path.name}: a file_uploader with an empty type list accepts anything"
+                other = {str(v).lower().lstrip(".") for v in value} - allowed
+                assert not other, f"{path.name}: a file_uploader accepts {other}"
                 uploaders.append(path.name)
-    assert uploaders, "no file_uploader found: the check looks in the wrong place"
+    assert {"photo.py", "training.py", "video.py"} <= set(uploaders), uploaders  # else it looks in the wrong place
 
 
 def _constant(path: Path, name: str):
+    """The literal value of ``name`` in ``path``: assigned there, or imported there from a module of
+    this repo (``from dashboard.video import VIDEO_TYPES``), followed to where it is assigned."""
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return ast.literal_eval(node.value)
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    source = REPO.joinpath(*node.module.split(".")).with_suffix(".py")
+                    assert source.is_file(), f"{path.name}: {name} comes from outside the app ({node.module})"
+                    return _constant(source, alias.name)
     raise AssertionError(f"{path.name}: {name} is not a literal constant")
 
 
