@@ -20,6 +20,7 @@ import secrets
 import time
 
 import streamlit as st
+import streamlit.components.v1 as components
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import charts, turn
@@ -31,6 +32,23 @@ from dashboard.webrtc_tuning import install_webrtc_tunings
 from fer_core import EMOTION_COLORS, EMOTIONS
 
 STREAM_KEY = "fer-live"
+# The browser's camera errors as streamlit-webrtc's component shows them (DOMException names).
+CAMERA_GUARD_JS = """<script>
+(() => {
+  const doc = window.parent.document;
+  let pressed = 0;
+  const errors = /\\b(NotAllowedError|NotFoundError|NotReadableError|OverconstrainedError|SecurityError)\\b|Cannot create so many PeerConnections/;
+  setInterval(() => {
+    const frame = doc.querySelector('iframe[title="streamlit_webrtc.component.webrtc_streamer"]');
+    let text = "";
+    try { text = frame && frame.contentDocument ? frame.contentDocument.body.innerText : ""; } catch (e) { return; }
+    const wanted = doc.querySelector('.st-key-live-button button');
+    if (!errors.test(text) || !wanted || wanted.innerText.trim() !== "Stop") return;
+    const button = doc.querySelector('.st-key-live-camera-error button');
+    if (button && Date.now() - pressed > 2000) { pressed = Date.now(); button.click(); }
+  }, 200);
+})();
+</script>"""
 TEXT_EVERY = 0.2  # seconds between updates of the label, the fps figure and the bars
 CHART_EVERY = 1.0  # seconds between redraws of the timeline
 TIMELINE_POINTS = 300  # the timeline is thinned to at most this many points per emotion
@@ -104,6 +122,15 @@ ctx = webrtc_streamer(
     translations={"start": "Start", "stop": "Stop"},
 )
 status_box = st.empty()
+# While the page wants the stream, streamlit-webrtc's frontend starts again as soon as it stopped, also
+# when the browser refused the camera: some hundred tries a second, which tell the server nothing (no
+# offer is made) and soon hit Chromium's limit of 500 peer connections. This guard, in the page, sees
+# the component's camera error while the page offers Stop, and presses a hidden button instead. Drawn
+# on every run, after the component, so that no element before the component comes and goes.
+with st.container(key="live-camera-guard"):
+    st.button("Camera error", key="live-camera-error", on_click=watch.camera_failed)
+st.html("<style>.st-key-live-camera-guard {display: none}</style>")
+components.html(CAMERA_GUARD_JS, height=0)
 
 
 def show_status(state: str, route: str | None = None) -> None:

@@ -65,6 +65,10 @@ class StreamWatch:
     def stop(self) -> None:
         self.wanted, self.state = False, "idle"
 
+    def camera_failed(self) -> None:
+        """The browser could not open the camera (not allowed, none, busy): stop trying, say so."""
+        self.wanted, self.state = False, "no-camera"
+
     def observe(self, playing: bool, signalling: bool = False, now: float | None = None) -> str:
         """The state after the component reported ``playing`` / ``signalling`` (an offer is out);
         gives up after the timeouts."""

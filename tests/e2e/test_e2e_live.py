@@ -518,7 +518,8 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
 
     wait_until(stopped, 30, "the stream did not stop after Stop")
     app_idle(driver, 60)
-    assert connection_status(driver).get("state") == "idle", connection_status(driver)
+    wait_until(lambda: connection_status(driver).get("state") == "idle", 30,
+               f"the page does not say the stream is off after Stop: {connection_status(driver)}")
     wait_until(lambda: _label_state(driver)["text"] == "Waiting for the camera…", 30,
                f"the page still shows a live label after Stop: {_label_state(driver)}")
     after = _label_state(driver)

@@ -13,7 +13,7 @@ import signal
 import time
 
 from .conftest import app_idle, assert_no_exception, open_page, wait_until
-from .live_stream import (button, connection_status, record_cameras, start_stream, stop_stream,
+from .live_stream import (button, click_on_page, connection_status, record_cameras, start_stream, stop_stream,
                           wait_until_streaming)
 
 STALL_SECONDS = 8  # longer than the browser waits without a packet before 'disconnected' (~2.5-5 s)
@@ -90,3 +90,37 @@ def _safe_video_state(driver):
         return video_state(driver)
     except Exception:  # noqa: BLE001 - no iframe yet counts as no video
         return None
+
+
+# The browser refuses the camera (as when a person blocked it for the site before), counting the tries.
+REFUSE_CAMERA_JS = """
+(() => {
+  const md = navigator.mediaDevices;
+  if (!md) return;
+  window.__ferCameraTries = 0;
+  md.getUserMedia = async () => {
+    window.__ferCameraTries++;
+    throw new DOMException('Permission denied', 'NotAllowedError');
+  };
+})();
+"""
+
+
+def test_a_refused_camera_says_so_and_stops_trying(app_server, make_browser):
+    from .live_stream import in_iframe
+
+    driver = make_browser()
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": REFUSE_CAMERA_JS})
+    open_page(driver, app_server, "live")
+    click_on_page(driver, "Start")
+    status = wait_until(lambda: (s := connection_status(driver)).get("state") == "no-camera" and s, 30,
+                        f"the page never said the camera did not start: {connection_status(driver)}")
+    assert "camera did not start" in status["text"] and "Allow this page to use the camera" in status["text"]
+    wait_until(lambda: button(driver, "Start"), 30, "no Start after the camera was refused")
+    tries = lambda: in_iframe(driver, lambda: driver.execute_script("return window.__ferCameraTries"))  # noqa: E731
+    first = tries()
+    time.sleep(3)
+    assert tries() == first, f"the page went on asking for the camera: {first} tries, then {tries()}"
+    print(f"\nthe camera was asked for {first} times before the page stopped trying")
+    assert first < 400  # well before Chromium's 500 peer connections
+    assert_no_exception(driver)

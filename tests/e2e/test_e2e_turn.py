@@ -129,7 +129,8 @@ def test_video_goes_through_the_relay_and_comes_back_when_the_relay_restarts(tmp
         assert coturn.allocations() > before, "the new connection did not go through the restarted relay"
         assert button(driver, "Stop") is not None  # still the person's stream: Stop is offered
         stop_stream(driver)
-        assert connection_status(driver).get("state") == "idle"
+        wait_until(lambda: connection_status(driver).get("state") == "idle", 30,
+                   f"the page does not say the stream is off after Stop: {connection_status(driver)}")
         assert "Traceback (most recent call last)" not in server.log_tail(200_000), server.log_tail()
     finally:
         server.stop()
