@@ -55,6 +55,10 @@ def test_watch_without_an_offer_says_the_camera_did_not_start():
     w.start(now=0)
     assert w.observe(False, now=100) == "connecting"  # 100 s without an offer: not "could not connect"
     assert w.observe(False, now=121) == "no-camera" and not w.wanted
+    w.start(now=200)
+    w.camera_failed()  # the page's guard saw the browser refuse the camera
+    assert (w.state, w.wanted) == ("no-camera", False)
+    assert w.observe(True, now=201) == "no-camera"
 
 
 def test_status_words():
