@@ -25,11 +25,12 @@ PRESETS = {
     # Issue 11's default: the previous default (compact-v2) fine-tuned to read real faces. FER+ crowd votes blended
     # into the targets, the real photos' own training people and clips added (cropped by the
     # pipeline's detectors), camera-like augmentation; the epoch chosen on PublicTest together with
-    # the photo sets' validation people and clips. Needs --ferplus and --photos (or the environment).
+    # the photo sets' validation people and clips, then the weights blended back towards compact-v2's by
+    # the share that scores best there. Needs --ferplus and --photos (or the environment).
     "realfaces": dict(architecture="compact_vgg", init="compact-v2", epochs=6, batch_size=64,
                       learning_rate=5e-4, augment=True, camera=True, class_weight_power=0.5, label_smoothing=0.05,
                       cosine=True, polish_epochs=1, quantize=True, ferplus_weight=0.3,
-                      photo_weights={"lfw_expressions": 1.0, "sfew_train": 3.0}),
+                      photo_weights={"lfw_expressions": 1.0, "sfew_train": 3.0}, blend_back=(0.0, 0.2, 0.35, 0.5)),
     "wide": dict(architecture="wide_vgg", epochs=90, batch_size=64, learning_rate=2e-3, augment=True,
                  class_weight_power=0.5, label_smoothing=0.1, mixup=0.2, cosine=True, polish_epochs=3,
                  quantize=True),

@@ -58,6 +58,9 @@ class TrainConfig:
     # Augmentation that looks like real cameras, on top of ``augment``: lower resolution, blur,
     # sensor noise and gamma (exposure) changes.
     camera: bool = False
+    # With ``init``: once trained, blend the weights back towards the starting model's by each share in
+    # this list (0 = as trained) and keep the share with the best selection figure (see blend_back).
+    blend_back: tuple = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -301,16 +304,9 @@ def train(
         model.optimizer.learning_rate.assign(lr)
         t0 = time.time()
         fit = model.fit(train_ds if epoch < cfg.epochs else plain_ds, epochs=1, verbose=0)
-        val_loss, val_acc = model.evaluate(val_ds, verbose=0)
-        logs = {
-            "epoch": epoch + 1, "loss": fit.history["loss"][0], "accuracy": fit.history["accuracy"][0],
-            "val_loss": float(val_loss), "val_accuracy": float(val_acc), "seconds": time.time() - t0, "lr": lr,
-        }
-        for p in val_parts:
-            pred = model.predict(normalize(p.faces), batch_size=256, verbose=0).argmax(1)
-            logs[f"val_{p.name}_accuracy"] = float((pred == p.labels).mean())
-        if val_parts:
-            logs["val_score"] = float(np.mean([val_acc] + [logs[f"val_{p.name}_accuracy"] for p in val_parts]))
+        logs = {"epoch": epoch + 1, "loss": fit.history["loss"][0], "accuracy": fit.history["accuracy"][0],
+                **validate(model, val_ds, val_parts), "seconds": time.time() - t0, "lr": lr}
+        val_loss, val_acc = logs["val_loss"], logs["val_accuracy"]
         for k, v in logs.items():
             history[k].append(round(float(v), 5) if k != "epoch" else v)
         if logs[select] > best_score:
@@ -329,12 +325,15 @@ def train(
             progress(epoch + 1, total, logs)  # may raise Cancelled
 
     model = keras.models.load_model(best)
+    blend = blend_back(model, cfg, val_ds, val_parts, select) if cfg.init and cfg.blend_back else None
     config = asdict(cfg)
     if cfg.init:  # the model it started from, by name (a path would name this machine's folders)
         config["init"] = Path(cfg.init).name
     info = {"name": name, "config": config, "train_images": n_train, "data": describe_source(data.source),
             "training_seconds": round(sum(history["seconds"]), 1),
             "best_epoch": int(np.argmax(history[select]) + 1), "selected_on": select}
+    if blend:
+        info["blend_back"] = blend
     if photos:
         info["photo_sets"] = {p.name: {**describe_source(p.source), "train_photos": p.photos}
                               for p in train_parts}
@@ -348,6 +347,40 @@ def describe_source(source: str) -> dict | str:
     from .data import describe_data_file
 
     return describe_data_file(source) if source and Path(source).exists() else Path(source).name
+
+
+def validate(model, val_ds, val_parts: list) -> dict:
+    """The selection figures: PublicTest loss and accuracy, each photo set's validation accuracy, and
+    (with photos) their mean with PublicTest's, ``val_score``."""
+    val_loss, val_acc = model.evaluate(val_ds, verbose=0)
+    logs = {"val_loss": float(val_loss), "val_accuracy": float(val_acc)}
+    for p in val_parts:
+        pred = model.predict(normalize(p.faces), batch_size=256, verbose=0).argmax(1)
+        logs[f"val_{p.name}_accuracy"] = float((pred == p.labels).mean())
+    if val_parts:
+        logs["val_score"] = float(np.mean([val_acc] + [logs[f"val_{p.name}_accuracy"] for p in val_parts]))
+    return logs
+
+
+def blend_back(model, cfg: TrainConfig, val_ds, val_parts: list, select: str) -> dict:
+    """Blend the trained weights back towards the starting model's, w = (1 - a) · trained + a · start,
+    for each a of ``cfg.blend_back``, and keep the a with the best selection figure (PublicTest, and the
+    photos' validation people with photos): fine-tuning's gains on the new data with less of what it
+    forgets of the old (WiSE-FT, Wortsman et al., CVPR 2022). ``model`` ends with the chosen weights."""
+    import keras
+
+    start = keras.models.load_model(Path(cfg.init) / "model.keras", compile=False).get_weights()
+    trained = model.get_weights()
+    scores = {}
+    for a in cfg.blend_back:
+        model.set_weights([(1 - a) * t + a * s for t, s in zip(trained, start)])
+        scores[a] = validate(model, val_ds, val_parts)
+        print(f"blend back {a:.2f}: " + "  ".join(f"{k} {v:.4f}" for k, v in scores[a].items() if k != "val_loss"),
+              flush=True)
+    chosen = max(cfg.blend_back, key=lambda a: scores[a][select])
+    model.set_weights([(1 - chosen) * t + chosen * s for t, s in zip(trained, start)])
+    return {"chosen": chosen, "selected_on": select,
+            "figures": {str(a): {k: round(v, 5) for k, v in f.items()} for a, f in scores.items()}}
 
 
 # --- 4. Publishing: Keras file, TFLite file, history, metrics — all or nothing ---------------

@@ -89,7 +89,8 @@ def test_fine_tuning_with_photos_selects_on_publictest_and_the_photos_validation
     photos = training_photos(sample, {"haar": make_detector("haar")}, "haar")
     init = REPO / "models" / "compact-v2"
     cfg = train_mod.TrainConfig(architecture="compact_vgg", init=str(init), epochs=1, learning_rate=1e-5,
-                                augment=True, camera=True, ferplus_weight=0.3, photo_weights={sample.name: 1.0})
+                                augment=True, camera=True, ferplus_weight=0.3, photo_weights={sample.name: 1.0},
+                                blend_back=(0.0, 1.0))
     out = train_mod.train(data, "tuned", cfg, models_dir=tmp_path / "models", work_dir=tmp_path / "runs",
                           resume=False, ferplus=votes, photos=photos)
     history = json.loads((out / "history.json").read_text())
@@ -103,4 +104,19 @@ def test_fine_tuning_with_photos_selects_on_publictest_and_the_photos_validation
     assert info["data"]["name"] == Path(fer_path).name and len(info["data"]["sha256"]) == 64
     assert info["photo_sets"][sample.name]["train_photos"] == photos[0].photos
     assert info["config"]["init"] == "compact-v2"  # the model it started from, by name
+    # Blending back: share 1.0 is the starting model itself (its PublicTest accuracy on this slice), 0.0
+    # the trained one; the share kept is the one with the better selection figure, and the model shipped
+    # reads PublicTest as that share did.
+    import keras
+
+    blend = info["blend_back"]
+    start = keras.models.load_model(init / "model.keras", compile=False)
+    x_val, y_val = data.split("PublicTest")
+    start_acc = float((start.predict(x_val[..., None] / 255.0, verbose=0).argmax(1) == y_val).mean())
+    assert blend["figures"]["1.0"]["val_accuracy"] == pytest.approx(start_acc, abs=1e-4)
+    assert blend["figures"]["0.0"]["val_accuracy"] == pytest.approx(history["val_accuracy"][0], abs=1e-4)
+    assert blend["chosen"] == max((0.0, 1.0), key=lambda a: blend["figures"][str(a)]["val_score"])
+    shipped = keras.models.load_model(out / "model.keras")
+    shipped_acc = float((shipped.predict(x_val[..., None] / 255.0, verbose=0).argmax(1) == y_val).mean())
+    assert shipped_acc == pytest.approx(blend["figures"][str(blend["chosen"])]["val_accuracy"], abs=1e-4)
     assert str(tmp_path) not in json.dumps(info) and str(REPO) not in json.dumps(info)
