@@ -83,3 +83,23 @@ def make_clip(target, frames: int, faces: Callable[[int], Sequence[Placement]], 
         out.mux(packet)
     out.close()
     return buf.getvalue() if buf is not None else Path(target)
+
+
+def loop_clip(source: Path, times: int, target: Path) -> Path:
+    """``source`` played ``times`` times over, in one file: its packets are copied (not encoded again)
+    with their times shifted by one clip length per loop, so even a clip of many minutes takes a moment
+    to make. Each loop starts with the source's first (key) frame, so every frame decodes."""
+    with av.open(str(source)) as src:
+        packets = [p for p in src.demux(video=0) if p.size]
+        stream_in = src.streams.video[0]
+        span = max(p.pts + (p.duration or 0) for p in packets) - min(p.pts for p in packets)
+        with av.open(str(target), "w", format="mp4") as out:
+            stream = out.add_stream_from_template(stream_in)
+            for loop in range(times):
+                for p in packets:  # the same packets every loop, each time one clip length later
+                    p.stream = stream
+                    if loop:
+                        p.pts += span
+                        p.dts += span
+                    out.mux(p)
+    return Path(target)

@@ -4,11 +4,13 @@ the summary come out. Cancel stops a long analysis, and a bad file gets a messag
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fer_core import EMOTIONS
 
-from ..video_clips import make_clip, slide
+from ..video_clips import loop_clip, make_clip, slide
 from .conftest import assert_no_exception, open_page, page_text, plotly_charts, screenshot, wait_for, wait_until
 
 VIDEO_STATE_JS = """
@@ -76,8 +78,10 @@ def test_cancel_and_a_bad_file_leave_the_page_usable(app_server, make_browser, t
                "no message naming the bad file")
     assert_no_exception(driver)
 
-    # A long clip (40 s): Cancel while the progress bar runs.
-    long_clip = make_clip(tmp_path / "long.mp4", 1200, slide((20, 40), (160, 70), 130, 1200), size=(256, 192))
+    # A long clip (15,000 frames, 500 s: over a minute to analyse even at 200 frames/s, so it cannot end
+    # before Cancel is clicked; looped from a 2 s clip without encoding it again): Cancel while it runs.
+    base = make_clip(tmp_path / "base.mp4", 60, slide((20, 40), (160, 70), 130, 60), size=(256, 192))
+    long_clip = loop_clip(base, 250, tmp_path / "long.mp4")
     _upload(driver, long_clip)
     wait_until(lambda: "Analysing long.mp4: frame" in page_text(driver), 60, "no progress shown")
 
@@ -85,7 +89,11 @@ def test_cancel_and_a_bad_file_leave_the_page_usable(app_server, make_browser, t
         return [b for b in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stButton"] button')
                 if b.text.strip() == "Cancel" and b.is_displayed()]
 
-    wait_until(cancel_button, 30, "no Cancel button while analysing")[0].click()
+    button = wait_until(cancel_button, 30, "no Cancel button while analysing")[0]
+    running = re.search(r"Analysing long\.mp4: frame (\d+) of (\d+)", page_text(driver))  # the progress bar's text
+    assert running and int(running[1]) < int(running[2]) == 15000, \
+        f"the analysis was not running when Cancel was to be clicked: {page_text(driver)[:300]}"
+    button.click()
     wait_until(lambda: "The analysis of long.mp4 was cancelled." in page_text(driver), 30, "Cancel did not stop it")
     assert "Summary per face" not in page_text(driver) and "Analysing long.mp4" not in page_text(driver)
     assert_no_exception(driver)
