@@ -1,6 +1,7 @@
 """Training & metrics: how each model was trained and how far to trust it; try test images; train a new one."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,8 @@ import streamlit as st
 from dashboard import charts, photo_figures
 from dashboard.privacy import upload_limit_bytes
 from dashboard.state import MODEL_KEY, available_models, models_dir, runs_dir, selected_recognizer, training_jobs
-from dashboard.training import ARCHITECTURE_HELP, ARCHITECTURES, TrainingJob, save_upload, validate_name
+from dashboard.training import (ARCHITECTURE_HELP, ARCHITECTURES, ServerDatasets, TrainingJob, save_upload,
+                                validate_name, without_path)
 from fer_core import EMOTIONS
 from fer_core.data import SPLITS, DataError, load_fer2013
 from fer_core.registry import read_json
@@ -213,7 +215,8 @@ else:
         data = dataset(data_path)
     except DataError as exc:
         data = None
-        st.warning(f"The dataset at FER2013_PATH cannot be read: {exc}")
+        reason = without_path(str(exc), data_path, Path(data_path).name)  # its name, not its path on the server
+        st.warning(f"The dataset at FER2013_PATH cannot be read: {reason}")
     if data is not None:
         recognizer = selected_recognizer(required=False)
         c1, c2 = st.columns([1, 2])
@@ -253,6 +256,7 @@ jobs = training_jobs()
 
 def show_job(job: TrainingJob, live: bool) -> None:
     state, message = job.state()
+    message = job.public(message)  # a failure names the data by its name, never its path on the server
     if live and state != "running":
         st.rerun()  # the run ended: redraw the whole app so the new model shows in the selector
     st.subheader(f"Training '{job.name}'")
@@ -279,7 +283,7 @@ def show_job(job: TrainingJob, live: bool) -> None:
         c2.plotly_chart(charts.training_curves(history, "loss", height=260), key=f"job-loss-{job.name}-{done}",
                         config=charts.STATIC)
     with st.expander("Training log"):
-        st.code("\n".join(job.stdout().splitlines()[-30:]) or "(nothing yet)", language=None)
+        st.code("\n".join(job.public(job.stdout()).splitlines()[-30:]) or "(nothing yet)", language=None)
 
 
 @st.fragment(run_every=2)
@@ -294,17 +298,23 @@ with st.form("train-form"):
                 "selector when it is done. A short run (a few epochs of **seed**) takes minutes; "
                 "**compact_vgg** takes much longer on a CPU.")
     limit_mb = upload_limit_bytes() // (1024 * 1024)
-    path = st.text_input("Dataset on this server: path to fer2013.csv, fer2013.npz or the Kaggle folder (train/, test/)",
-                         value=os.environ.get("FER2013_PATH", ""), key="train-data",
-                         help="A file or folder on the machine that runs this app (it is read there, not uploaded: "
-                              "any size). It starts with $FER2013_PATH when the app was started with it set.")
+    datasets = ServerDatasets()  # offered by name: a visitor never types (or sees) a path on the server
+    choice = None
+    if datasets.names():
+        choice = st.selectbox("Dataset on this server", datasets.names(), key="train-data",
+                              help="FER-2013 data kept on the machine that runs this app (read there, not uploaded: "
+                                   "any size): the file $FER2013_PATH names and the fer2013.csv / fer2013.npz files "
+                                   "and Kaggle folders in the data folder $FER_DATA_DIR, as the app was started.")
+    else:
+        st.caption("This server offers no dataset: upload a CSV below. (To offer one, start the app with "
+                   "FER2013_PATH naming it, or FER_DATA_DIR naming a folder of them.)")
     upload = st.file_uploader(f"…or upload a CSV in the fer2013.csv format (emotion,pixels,Usage), up to {limit_mb} MB",
                               type=["csv"], key="train-upload",
                               help=f"Uploads are limited to {limit_mb} MB. The full fer2013.csv (about 290 MB) is "
-                                   "larger: put it on this server and give its path above, or start the app with "
-                                   "FER2013_PATH set to it.")
+                                   "larger: the server's operator puts it in the data folder ($FER_DATA_DIR) or "
+                                   "starts the app with FER2013_PATH naming it, and it is offered above.")
     st.caption(f"Uploads are limited to {limit_mb} MB: train on the full FER-2013 (fer2013.csv is about 290 MB) "
-               "from its path on this server, above.")
+               "from the server's own copy, picked above.")
     c1, c2, c3 = st.columns(3)
     architecture = c1.selectbox("Architecture", list(ARCHITECTURES), format_func=ARCHITECTURES.get,
                                 key="train-arch", help=ARCHITECTURE_HELP)
@@ -316,24 +326,24 @@ with st.form("train-form"):
 
 if submitted:
     problem = validate_name(name, folder, runs_dir())
-    data_source, temp = None, None
+    data_source, data_name, temp = None, "", None
     if problem is None:
         if upload is not None:
             temp = save_upload(upload.getvalue())
-            data_source = str(temp)
-        elif path.strip():
-            if os.path.exists(path.strip()):
-                data_source = path.strip()
-            else:
-                problem = f"There is no file or folder at '{path.strip()}'."
+            data_source, data_name = str(temp), upload.name or "the uploaded CSV"
+        elif choice:
+            try:
+                data_source, data_name = str(datasets.path(choice)), choice
+            except ValueError as exc:  # a crafted value: only the listed names are read
+                problem = str(exc)
         else:
-            problem = "Give the path of the dataset or upload a CSV."
+            problem = "Pick a dataset on this server or upload a CSV."
     if problem:
         st.error(problem)
     else:
         job = TrainingJob(name=name.strip(), architecture=architecture, epochs=int(epochs),
                           batch_size=int(batch_size), data_path=data_source, models_dir=folder,
-                          runs_dir=runs_dir(), uploaded_file=temp)
+                          runs_dir=runs_dir(), uploaded_file=temp, data_name=data_name)
         try:
             jobs.start(job)
         except (RuntimeError, OSError) as exc:

@@ -51,9 +51,59 @@ def validate_name(name: str, models_dir: Path, runs_dir: Path) -> str | None:
     if (Path(models_dir) / name).exists():
         return f"A model named '{name}' already exists. Choose a new name, so that it is not overwritten."
     if (Path(runs_dir) / name).exists():
-        return (f"A training run named '{name}' already exists in {runs_dir} (it may still be running). "
-                "Choose a new name.")
+        return f"A training run named '{name}' already exists (it may still be running). Choose a new name."
     return None
+
+
+DATA_DIR_VARIABLE = "FER_DATA_DIR"  # the operator's folder of training data the page may offer
+DATA_SUFFIXES = (".csv", ".npz")  # fer2013.csv, fer2013.npz (and Kaggle's train/ + test/ folders)
+
+
+class ServerDatasets:
+    """The training data this server offers to the page, by name only: the file or folder $FER2013_PATH
+    names, and the FER-2013 files (.csv, .npz) and Kaggle folders (with train/) directly in the
+    operator's data folder $FER_DATA_DIR. A visitor picks one of these names; nothing a browser sends is
+    ever opened as a path, and no path on the server is shown."""
+
+    def __init__(self, environ=os.environ):
+        self._paths: dict[str, Path] = {}
+        fer = environ.get("FER2013_PATH")
+        if fer and Path(fer).exists():
+            self._add(Path(fer))
+        folder = environ.get(DATA_DIR_VARIABLE)
+        if folder and Path(folder).is_dir():
+            for entry in sorted(Path(folder).iterdir()):
+                if entry.name.startswith("."):
+                    continue
+                if (entry.is_file() and entry.suffix.lower() in DATA_SUFFIXES) or (entry / "train").is_dir():
+                    self._add(entry)
+
+    def _add(self, path: Path) -> None:
+        path = path.resolve()
+        if path in self._paths.values():  # $FER2013_PATH may lie in the data folder too
+            return
+        name, n = path.name, 2
+        while name in self._paths:  # two files of one name (one from each place)
+            name, n = f"{path.name} ({n})", n + 1
+        self._paths[name] = path
+
+    def names(self) -> list[str]:
+        return list(self._paths)
+
+    def path(self, name: str) -> Path:
+        """The file or folder offered as ``name``; ValueError with a plain message for anything else."""
+        try:
+            return self._paths[name]
+        except (KeyError, TypeError):
+            raise ValueError("That dataset is not one this server offers. Pick one from the list, "
+                             "or upload a CSV.") from None
+
+
+def without_path(text: str, path: str | os.PathLike, name: str) -> str:
+    """``text`` (a log, an error) with the server path ``path`` (as given, or resolved) replaced by ``name``."""
+    for form in sorted({str(path), str(Path(path).resolve())}, key=len, reverse=True):
+        text = text.replace(form, name)
+    return text
 
 
 def last_error_line(stderr: str) -> str:
@@ -75,6 +125,7 @@ class TrainingJob:
     models_dir: Path
     runs_dir: Path
     uploaded_file: Path | None = None  # a temporary copy of an uploaded CSV, removed at the end
+    data_name: str = ""  # what the page calls the data (never its path on the server)
     process: subprocess.Popen | None = field(default=None, repr=False)
     started: float = field(default_factory=time.time)
     cancelled: bool = False
@@ -134,6 +185,10 @@ class TrainingJob:
 
     def stderr(self) -> str:
         return self._read(self._stderr) if self._final is None else self._final[1]
+
+    def public(self, text: str) -> str:
+        """``text`` (its log, its outcome) with the data's path on the server replaced by its name."""
+        return without_path(text, self.data_path, self.data_name or Path(self.data_path).name)
 
     def history(self) -> dict | None:
         """The per-epoch history the CLI rewrites after each epoch (None before the first one ends)."""

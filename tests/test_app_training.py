@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dashboard.training import JobRegistry, validate_name
+from dashboard.training import JobRegistry, ServerDatasets, validate_name
 from fer_core import EMOTIONS
 from fer_core.registry import MODELS_DIR, list_models, read_json
 
@@ -218,9 +219,32 @@ def tmp_models(tmp_path, monkeypatch):
     return models
 
 
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """The operator's data folder ($FER_DATA_DIR), whose FER-2013 files the page offers by name."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("FER_DATA_DIR", str(folder))
+    return folder
+
+
+def shown(at) -> str:
+    """Everything the page sends the browser (texts, labels, help, options), as one string."""
+    out = []
+
+    def walk(node):
+        if getattr(node, "proto", None) is not None:
+            out.append(str(node.proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(out)
+
+
 def fill_form(at, data: str | None = None, name: str = "tiny", epochs: int = 1, upload: bytes | None = None):
     if data is not None:
-        at.text_input(key="train-data").set_value(data)
+        at.selectbox(key="train-data").set_value(data)  # a dataset the server offers, by name
     if upload is not None:
         at.file_uploader(key="train-upload").set_value(("mine.csv", upload, "text/csv"))
     at.selectbox(key="train-arch").set_value("seed")
@@ -255,13 +279,13 @@ def the_job():
     return training_jobs().current()
 
 
-def test_training_form_trains_a_new_model_that_appears_in_the_selector(open_page, tmp_models, tmp_path):
-    csv = write_fer_csv(tmp_path / "tiny.csv", fer_sample({"Training": 24, "PublicTest": 4, "PrivateTest": 4}))
+def test_training_form_trains_a_new_model_that_appears_in_the_selector(open_page, tmp_models, data_dir):
+    csv = write_fer_csv(data_dir / "tiny.csv", fer_sample({"Training": 24, "PublicTest": 4, "PrivateTest": 4}))
     at = open_page(PAGE)
     assert not at.sidebar.selectbox  # no model at all yet
-    at = fill_form(at, data=str(csv), name="tiny")
+    at = fill_form(at, data="tiny.csv", name="tiny")
     job = the_job()
-    assert job.name == "tiny" and job.models_dir == tmp_models
+    assert job.name == "tiny" and job.models_dir == tmp_models and Path(job.data_path) == csv.resolve()
     assert "--fresh" in job.command() and "--models-dir" in job.command()
 
     at = wait_for_end(at)
@@ -299,22 +323,60 @@ def test_bad_training_csv_fails_with_the_row_and_leaves_models_alone(open_page, 
     assert (tmp_models / "keep" / "model.tflite").read_bytes() == b"placeholder: must not change"
 
 
-def test_form_refuses_a_shipped_name_without_starting(open_page, tmp_models, tmp_path):
-    csv = write_fer_csv(tmp_path / "tiny.csv", fer_sample(1))
+def test_form_refuses_a_shipped_name_without_starting(open_page, tmp_models, data_dir):
+    write_fer_csv(data_dir / "tiny.csv", fer_sample(1))
     at = open_page(PAGE)
     before = the_job()
-    at = fill_form(at, data=str(csv), name="seed")
+    at = fill_form(at, data="tiny.csv", name="seed")
     assert any("shipped model" in e.value for e in at.error)
     assert the_job() is before  # no process was started
-    at = fill_form(at, data=str(tmp_path / "nowhere.csv"), name="fresh_name")
-    assert any("There is no file or folder" in e.value for e in at.error)
-    assert the_job() is before
 
 
-def test_cancel_stops_the_run_and_writes_no_model(open_page, tmp_models, tmp_path):
-    csv = write_fer_csv(tmp_path / "tiny.csv", fer_sample({"Training": 24, "PublicTest": 4, "PrivateTest": 4}))
+def test_the_server_offers_its_data_files_by_name_and_refuses_any_other_path(tmp_path):
+    data, elsewhere, outside = tmp_path / "data", tmp_path / "elsewhere", tmp_path / "outside"
+    for folder in (data / "kaggle" / "train", elsewhere, outside):
+        folder.mkdir(parents=True)
+    for f in (data / "a.csv", data / "b.npz", data / "notes.txt", data / ".hidden.csv", elsewhere / "fer2013.csv",
+              outside / "secret.csv", data / "fer2013.csv"):
+        f.write_text("emotion,pixels,Usage\n")
+    datasets = ServerDatasets({"FER2013_PATH": str(elsewhere / "fer2013.csv"), "FER_DATA_DIR": str(data)})
+    # $FER2013_PATH's file first, then the data folder's FER-2013 files and Kaggle folders; names only
+    assert datasets.names() == ["fer2013.csv", "a.csv", "b.npz", "fer2013.csv (2)", "kaggle"]
+    assert datasets.path("fer2013.csv") == (elsewhere / "fer2013.csv").resolve()
+    assert datasets.path("fer2013.csv (2)") == (data / "fer2013.csv").resolve()
+    assert datasets.path("kaggle") == (data / "kaggle").resolve()
+    for sent in [str(outside / "secret.csv"), "../outside/secret.csv", "/etc/passwd", str(data / "a.csv"),
+                 "notes.txt", ".hidden.csv", "data/a.csv", "", None]:
+        with pytest.raises(ValueError, match="not one this server offers"):
+            datasets.path(sent)
+    assert ServerDatasets({}).names() == []  # nothing set: nothing offered
+
+
+def test_a_path_sent_instead_of_a_listed_dataset_is_refused(open_page, tmp_models, data_dir, tmp_path, monkeypatch):
+    """A crafted form value (the browser sends the widget's value) is not a way to train on a server file."""
+    sample = fer_sample(1)
+    secret = write_fer_csv(tmp_path / "secret.csv", sample)
+    monkeypatch.delenv("FER2013_PATH", raising=False)  # and the data folder is empty: nothing is offered
     at = open_page(PAGE)
-    at = fill_form(at, data=str(csv), name="to_cancel", epochs=50)
+    assert "This server offers no dataset" in shown(at) and "train-data" not in [s.key for s in at.selectbox]
+    before = the_job()
+    at.session_state["train-data"] = str(secret)
+    at = fill_form(at, name="fresh_name")
+    assert [e.value for e in at.main.error] == ["Pick a dataset on this server or upload a CSV."]
+    assert the_job() is before  # nothing was started, on that file or any other
+
+    # With a file in the data folder the page offers it by name; the secret file is neither offered nor named.
+    # (A value outside the options never reaches the page: Streamlit replaces it with the first option.)
+    write_fer_csv(data_dir / "tiny.csv", sample)
+    at = open_page(PAGE)
+    assert at.selectbox(key="train-data").options == ["tiny.csv"]
+    assert str(secret) not in shown(at) and str(data_dir) not in shown(at) and "secret" not in shown(at)
+
+
+def test_cancel_stops_the_run_and_writes_no_model(open_page, tmp_models, data_dir):
+    write_fer_csv(data_dir / "tiny.csv", fer_sample({"Training": 24, "PublicTest": 4, "PrivateTest": 4}))
+    at = open_page(PAGE)
+    at = fill_form(at, data="tiny.csv", name="to_cancel", epochs=50)
     job = the_job()
     assert job.name == "to_cancel" and job.running
     at.button(key="train-cancel").click().run()
@@ -341,27 +403,32 @@ def test_only_one_training_at_a_time(tmp_path):
 
 
 def test_the_full_fer2013_trains_from_its_path_on_the_server(open_page, tmp_models, fer_path):
-    """The full fer2013.csv (~290 MB) is larger than the upload limit: the page says so and takes the
-    file's path on the server (by default $FER2013_PATH), and the training process reads the real data."""
+    """The full fer2013.csv (~290 MB) is larger than the upload limit: the page says so and offers the
+    server's own copy ($FER2013_PATH) by its name, never its path, and the training process reads the real data."""
     from dashboard.privacy import upload_limit_bytes
 
     limit_mb = upload_limit_bytes() // (1024 * 1024)
-    assert limit_mb * 1024 * 1024 < 290_000_000  # why the path is needed
+    assert limit_mb * 1024 * 1024 < 290_000_000  # why the server's copy is needed
+    real = Path(fer_path).resolve()
     at = open_page(PAGE)
-    assert at.text_input(key="train-data").value == fer_path  # $FER2013_PATH, set by CI
+    picker = at.selectbox(key="train-data")
+    assert picker.value == real.name and picker.options[0] == real.name  # $FER2013_PATH, set by CI: by name
     uploader = at.get("file_uploader")[0]
-    assert f"up to {limit_mb} MB" in uploader.proto.label and "give its path above" in uploader.proto.help
-    assert any(f"Uploads are limited to {limit_mb} MB" in c.value and "path on this server" in c.value for c in at.caption)
+    assert f"up to {limit_mb} MB" in uploader.proto.label and "offered above" in uploader.proto.help
+    assert any(f"Uploads are limited to {limit_mb} MB" in c.value and "server's own copy" in c.value for c in at.caption)
+    assert str(real.parent) not in shown(at) and str(Path(fer_path).parent) not in shown(at)
 
-    at = fill_form(at, name="full_data", epochs=1)  # the path field as it came: the real data
+    at = fill_form(at, name="full_data", epochs=1)  # the dataset as it came: the real data
     job = the_job()
-    assert job.name == "full_data" and job.data_path == fer_path and job.uploaded_file is None
-    assert job.command()[job.command().index("--data") + 1] == fer_path
+    assert job.name == "full_data" and Path(job.data_path) == real and job.uploaded_file is None
+    assert job.command()[job.command().index("--data") + 1] == str(real)
     deadline = time.monotonic() + JOB_TIMEOUT
     while job.running and "images; per split" not in job.stdout():  # the CLI has read the whole dataset
         assert time.monotonic() < deadline, job.stderr()[-2000:]
         time.sleep(1)
     out = job.stdout()
+    at.run()  # the page's training log names the data, not where it lies on the server
+    assert f"Loading {real.name}" in shown(at) and str(real.parent) not in shown(at), shown(at)[-3000:]
     job.cancel()  # a whole epoch on the full data is not this test's business
     assert "images; per split" in out, job.stderr()[-2000:]
     assert "35887 images" in out, out[-2000:]  # all of FER-2013
