@@ -46,6 +46,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def end_process_group(proc: subprocess.Popen, grace: float = 0) -> None:
+    """End the process group that ``proc`` leads (started with ``start_new_session=True``): SIGTERM and
+    up to ``grace`` seconds to exit, then SIGKILL (at once when ``grace`` is 0, as when a server crashes)."""
+    if proc.poll() is not None:
+        return
+
+    def signal_group(sig) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    if grace > 0:
+        signal_group(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    signal_group(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
 class StreamlitServer:
     """`streamlit run app.py` in its own process group, logging to a file; stop() ends the group."""
 
@@ -95,19 +118,7 @@ class StreamlitServer:
             return
         if self in StreamlitServer.running:
             StreamlitServer.running.remove(self)
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=10)
+        end_process_group(proc, grace=15)
         self._log.close()
 
 

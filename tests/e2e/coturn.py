@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from .conftest import end_process_group
 
 TURNSERVER = os.environ.get("E2E_TURNSERVER", "/usr/bin/turnserver")
 REALM = "fer.test"
@@ -68,8 +69,9 @@ class Coturn:
                                      start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # listening once a TCP connect succeeds
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"turnserver exited with code {self.proc.returncode}:\n{self.log()[-3000:]}")
+            if (code := self.proc.poll()) is not None:
+                self.stop()  # closes the log file
+                raise RuntimeError(f"turnserver exited with code {code}:\n{self.log()[-3000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return self
@@ -82,12 +84,7 @@ class Coturn:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
+        end_process_group(proc)  # SIGKILL at once: test_e2e_turn's relay "dies" mid-stream
         self._log.close()
 
     def log(self) -> str:
