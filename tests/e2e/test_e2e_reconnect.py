@@ -2,17 +2,22 @@
 test_e2e_turn.py): the server stalls for several seconds mid-stream (SIGSTOP, then SIGCONT), as a
 starved server does, so the browser hears nothing from it, reports the connection 'disconnected' and
 streamlit-webrtc's frontend ends it. The page says it is reconnecting and, without a press of Start,
-the labelled video plays again over a new connection. And the other side of it: a person who comes
-back to the live page from another page finds the camera off until they press Start.
+the labelled video plays again over a new connection. The stalled server is the test's own, not the
+session's app_server (every session of a stopped server loses its websocket, and later tests would
+inherit that). And the other side of it: a person who comes back to the live page from another page
+finds the camera off until they press Start.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
-from .conftest import app_idle, assert_no_exception, open_page, wait_until
+import pytest
+
+from .conftest import REPO, StreamlitServer, app_idle, assert_no_exception, open_page, wait_until
 from .live_stream import (button, click_on_page, connection_status, record_cameras, start_stream, stop_stream,
                           wait_until_streaming)
 
@@ -26,10 +31,20 @@ def peer_connections(driver) -> int:
     return in_iframe(driver, lambda: driver.execute_script("return (window.__ferPeers || []).length"))
 
 
-def test_stream_reconnects_by_itself_after_the_server_stalls(app_server, make_browser, fake_camera):
+@pytest.fixture
+def stalling_server(tmp_path):
+    """A server of its own for the test that stops it for seconds (as test_e2e_turn's relay_server)."""
+    server = StreamlitServer(REPO, sys.executable, tmp_path / "streamlit.log").start()
+    yield server
+    server.stop()
+    assert "Traceback (most recent call last)" not in server.log_tail(200_000), server.log_tail()
+
+
+def test_stream_reconnects_by_itself_after_the_server_stalls(stalling_server, make_browser, fake_camera):
+    server = stalling_server
     driver = make_browser(fake_video=fake_camera)
     record_cameras(driver)  # counts the peer connections the page opens
-    open_page(driver, app_server, "live")
+    open_page(driver, server, "live")
     assert_no_exception(driver)
     start_stream(driver, timeout=180)
     wait_until(lambda: connection_status(driver).get("route") == "direct", 30,
@@ -37,11 +52,11 @@ def test_stream_reconnects_by_itself_after_the_server_stalls(app_server, make_br
     first = peer_connections(driver)
     assert first >= 1
 
-    os.kill(app_server.proc.pid, signal.SIGSTOP)
+    os.kill(server.proc.pid, signal.SIGSTOP)
     try:
         time.sleep(STALL_SECONDS)
     finally:
-        os.kill(app_server.proc.pid, signal.SIGCONT)
+        os.kill(server.proc.pid, signal.SIGCONT)
     resumed = time.monotonic()
     # A new connection (the frontend starts one as soon as the old one ended), labelled frames again.
     wait_until(lambda: peer_connections(driver) > first, 60,
