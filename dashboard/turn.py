@@ -30,7 +30,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ENV_ICE = "FER_ICE_SERVERS"
 ENV_TURN_URLS = "FER_TURN_URLS"
@@ -97,6 +97,7 @@ class RtcSettings:
 
     @property
     def has_turn(self) -> bool:
+        """A TURN server is configured: the relay with a shared secret, or a static turn:/turns: server."""
         return self.turn is not None or any(
             str(u).startswith(TURN_SCHEMES) for s in self.ice_servers for u in _urls(s))
 
@@ -202,7 +203,7 @@ def load_settings(secrets: Mapping | None = None, environ: Mapping | None = None
             problems.append(f"{ENV_TURN_URLS} is set but {ENV_TURN_SECRET} is not; the TURN relay is left out")
         else:
             turn = TurnRelay(tuple(urls), str(secret), ttl)
-    if extra.get("iceTransportPolicy") == "relay" and turn is None and not any(
-            str(u).startswith(TURN_SCHEMES) for s in ice for u in _urls(s)):
+    settings = RtcSettings(tuple(ice), turn, extra)
+    if settings.relay_only and not settings.has_turn:
         problems.append("iceTransportPolicy is 'relay' but no TURN server is configured: no stream can connect")
-    return RtcSettings(tuple(ice), turn, extra, tuple(problems))
+    return replace(settings, problems=tuple(problems))

@@ -98,6 +98,10 @@ def test_bad_settings_are_left_out_with_a_plain_message():
     # A bad TTL falls back to the default; the relay itself stays.
     assert load_settings({}, {**TURN, "FER_TURN_TTL": "soon"}).turn.ttl == DEFAULT_TTL
     assert load_settings({}, {**TURN, "FER_TURN_URLS": "http://x"}).turn is None
+    # Relay-only with a static TURN server (no shared secret) can connect: no message.
+    static = load_settings({}, {"FER_RTC_CONFIGURATION": '{"iceTransportPolicy": "relay"}', "FER_ICE_SERVERS":
+                                '[{"urls": ["turns:t.example:5349"], "username": "u", "credential": "c"}]'})
+    assert static.relay_only and static.has_turn and not static.problems
 
 
 def test_an_unreadable_secrets_file_counts_as_none():
