@@ -1,5 +1,6 @@
-"""The live camera's plumbing: ICE configuration, the per-session analyzer, the frame callback and the
-queue through which results leave the WebRTC thread for the page."""
+"""The live camera's plumbing: the connection as the page tells it (StreamWatch), the per-session
+analyzer, the frame callback and the queue through which results leave the WebRTC thread for the page.
+(The WebRTC settings, ICE servers and TURN credentials: dashboard.turn.)"""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import logging
 import queue
 import time
 from collections import deque
-from collections.abc import Mapping
 
 import numpy as np
 
-from dashboard import turn
 from fer_core import EMOTIONS, EmotionRecognizer, FrameReport, LiveAnalyzer
 
 log = logging.getLogger(__name__)
@@ -28,17 +27,6 @@ TIMELINE_SECONDS = 30.0
 TRACK_EVERY = 10  # whole-frame face search every this many frames; near the known faces in between
 CONNECT_TIMEOUT = 30.0  # seconds from the browser's offer without a connection: "could not connect"
 CAMERA_TIMEOUT = 120.0  # seconds after Start without an offer (camera not allowed or busy): "no camera"
-
-
-def rtc_configuration(secrets: Mapping | None = None, environ: Mapping | None = None) -> dict:
-    """The browser's WebRTC configuration from st.secrets and the environment (dashboard.turn), for a
-    session named "session"; the page uses ``turn.load_settings`` itself, to issue each browser
-    session its own TURN credentials. Nothing configured: no ICE servers at all, which is what a
-    browser on the same machine (localhost) needs."""
-    settings = turn.load_settings(secrets, environ)
-    for problem in settings.problems:
-        log.warning("live camera settings: %s", problem)
-    return settings.browser("session")
 
 
 class StreamWatch:

@@ -11,8 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from dashboard.live import (MEDIA_CONSTRAINTS, LiveSession, Timeline, emotion_text, fps_text,
-                            rtc_configuration)
+from dashboard.live import MEDIA_CONSTRAINTS, LiveSession, Timeline, emotion_text, fps_text
 from fer_core import EMOTIONS, EmotionRecognizer, FrameReport
 from fer_core.registry import MODELS_DIR, list_models
 
@@ -71,17 +70,6 @@ def test_live_page_takes_ice_servers_from_secrets(monkeypatch):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert webrtc_args(at)["rtc_configuration"] == {"iceServers": [turn]}
-
-
-def test_rtc_configuration_sources():
-    turn = {"urls": "turn:t.example:3478", "username": "a", "credential": "b"}
-    assert rtc_configuration(None, {}) == {"iceServers": []}
-    assert rtc_configuration(None, {"FER_ICE_SERVERS": json.dumps([turn])}) == {"iceServers": [turn]}
-    assert rtc_configuration(None, {"FER_ICE_SERVERS": json.dumps({"iceServers": [turn]})}) == {"iceServers": [turn]}
-    # Secrets win over the environment; a broken variable falls back to no servers.
-    assert rtc_configuration({"rtc_configuration": {"iceServers": [turn]}},
-                             {"FER_ICE_SERVERS": "[]"}) == {"iceServers": [turn]}
-    assert rtc_configuration(None, {"FER_ICE_SERVERS": "{not json"}) == {"iceServers": []}
 
 
 def test_frame_callback_annotates_and_reports(recognizer):

@@ -42,6 +42,23 @@ def test_each_session_gets_its_own_expiring_credentials_and_never_the_secret():
     assert server["urls"] == ta["urls"] and server["username"] == "1007200:server"
 
 
+def test_ice_servers_come_from_secrets_or_the_environment():
+    # (Was test_app_live's test of dashboard.live.rtc_configuration, which only wrapped load_settings.)
+    turn = {"urls": "turn:t.example:3478", "username": "a", "credential": "b"}
+
+    def browser(secrets, environ):
+        return load_settings(secrets, environ).browser("session")
+
+    assert browser(None, {}) == {"iceServers": []}  # nothing set: what a browser on the same machine needs
+    assert browser(None, {"FER_ICE_SERVERS": json.dumps([turn])}) == {"iceServers": [turn]}
+    assert browser(None, {"FER_ICE_SERVERS": json.dumps({"iceServers": [turn]})}) == {"iceServers": [turn]}
+    # Secrets win over the environment; a broken variable falls back to no servers, with a plain message.
+    assert browser({"rtc_configuration": {"iceServers": [turn]}}, {"FER_ICE_SERVERS": "[]"}) == {"iceServers": [turn]}
+    broken = load_settings(None, {"FER_ICE_SERVERS": "{not json"})
+    assert broken.browser("session") == {"iceServers": []}
+    assert len(broken.problems) == 1 and broken.problems[0].startswith("FER_ICE_SERVERS is left out")
+
+
 def test_default_ttl_and_static_servers_are_kept_beside_the_relay():
     stun = {"urls": ["stun:stun.example.org:3478"]}
     settings = load_settings({}, {**TURN, "FER_ICE_SERVERS": json.dumps([stun])})
