@@ -10,9 +10,9 @@ Stable texts for browser tests (inside the main Streamlit document, not the WebR
 
 The page's own Start and Stop drive the WebRTC component (desired_playing_state): while the person
 wants the stream, streamlit-webrtc's frontend reconnects by itself when the connection drops, and the
-page says so; with no connection within dashboard.live.CONNECT_TIMEOUT of the browser's offer it says
-it could not connect (and, without an offer at all, that the camera did not start).
-Settings (TURN relay, ICE servers): dashboard/turn.py.
+page says so; with no connection within FER_CONNECT_TIMEOUT seconds of the browser's offer (default 30)
+it says it could not connect (and, without an offer at all, that the camera did not start).
+Settings (TURN relay, ICE servers, that timeout): dashboard/turn.py.
 """
 
 import html
@@ -95,6 +95,7 @@ def browser_rtc_configuration() -> dict:
 
 
 watch: StreamWatch = st.session_state.setdefault("live_watch", StreamWatch())
+watch.timeout = settings.connect_timeout  # the operator's FER_CONNECT_TIMEOUT (dashboard.turn)
 if "live-button" not in st.session_state:
     # The last run drew no Start/Stop (Streamlit forgets a widget a finished run did not draw): this
     # is a first visit or a person back from another page. The camera starts only on a press of Start.

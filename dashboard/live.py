@@ -11,6 +11,7 @@ from collections import deque
 
 import numpy as np
 
+from dashboard import turn
 from fer_core import EMOTIONS, EmotionRecognizer, FrameReport, LiveAnalyzer
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ MEDIA_CONSTRAINTS = {
 QUEUE_SIZE = 90  # about 3 s of reports; when full the oldest is dropped
 TIMELINE_SECONDS = 30.0
 TRACK_EVERY = 10  # whole-frame face search every this many frames; near the known faces in between
-CONNECT_TIMEOUT = 30.0  # seconds from the browser's offer without a connection: "could not connect"
+# Seconds from the browser's offer without a connection: "could not connect" (the page uses the
+# operator's FER_CONNECT_TIMEOUT, dashboard.turn; this is its default).
+CONNECT_TIMEOUT = turn.DEFAULT_CONNECT_TIMEOUT
 CAMERA_TIMEOUT = 120.0  # seconds after Start without an offer (camera not allowed or busy): "no camera"
 
 

@@ -17,6 +17,8 @@ Sources, each looked up in ``.streamlit/secrets.toml`` first (top-level keys, or
   allocation go on; a reconnection after that gets fresh credentials from the page.
 - ``FER_RTC_CONFIGURATION``: JSON object merged into the browser's RTCConfiguration, e.g.
   ``{"iceTransportPolicy": "relay"}`` (everything through the relay).
+- ``FER_CONNECT_TIMEOUT``: seconds the live page waits, from the browser's offer, for a connection
+  before it says it could not connect (default 30; 1 to 600).
 
 Nothing set means no ICE servers at all, which is what a browser on the same machine needs.
 A bad value is left out with a plain message (``RtcSettings.problems``) for the page and the log.
@@ -37,9 +39,12 @@ ENV_TURN_URLS = "FER_TURN_URLS"
 ENV_TURN_SECRET = "FER_TURN_SECRET"
 ENV_TURN_TTL = "FER_TURN_TTL"
 ENV_RTC = "FER_RTC_CONFIGURATION"
+ENV_CONNECT_TIMEOUT = "FER_CONNECT_TIMEOUT"
 SECRETS_TABLE = "rtc_configuration"  # .streamlit/secrets.toml: [rtc_configuration] with iceServers = [...]
 DEFAULT_TTL = 4 * 3600
 MIN_TTL, MAX_TTL = 1, 7 * 24 * 3600
+DEFAULT_CONNECT_TIMEOUT = 30.0
+MIN_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT = 1.0, 600.0
 TURN_SCHEMES = ("turn:", "turns:")
 # Browser RTCConfiguration keys FER_RTC_CONFIGURATION may set (iceServers come from the settings above).
 RTC_KEYS = {"iceTransportPolicy": {"all", "relay"}, "bundlePolicy": {"balanced", "max-compat", "max-bundle"},
@@ -76,6 +81,7 @@ class RtcSettings:
     turn: TurnRelay | None = None
     extra: Mapping = field(default_factory=dict)  # merged into the browser's RTCConfiguration
     problems: tuple[str, ...] = ()  # plain messages about settings that were left out
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT  # seconds from the browser's offer: "could not connect"
 
     def browser(self, session: str, now: float | None = None) -> dict:
         """The RTCConfiguration for one browser session: its own short-lived TURN credentials."""
@@ -203,7 +209,22 @@ def load_settings(secrets: Mapping | None = None, environ: Mapping | None = None
             problems.append(f"{ENV_TURN_URLS} is set but {ENV_TURN_SECRET} is not; the TURN relay is left out")
         else:
             turn = TurnRelay(tuple(urls), str(secret), ttl)
-    settings = RtcSettings(tuple(ice), turn, extra)
+
+    timeout_raw = get(ENV_CONNECT_TIMEOUT)
+    connect_timeout = DEFAULT_CONNECT_TIMEOUT
+    if timeout_raw is not None:
+        try:
+            if isinstance(timeout_raw, bool):
+                raise ValueError
+            connect_timeout = float(timeout_raw)
+            if not MIN_CONNECT_TIMEOUT <= connect_timeout <= MAX_CONNECT_TIMEOUT:
+                raise ValueError
+        except (ValueError, TypeError):
+            problems.append(f"{ENV_CONNECT_TIMEOUT} must be a number of seconds from {MIN_CONNECT_TIMEOUT:g} to "
+                            f"{MAX_CONNECT_TIMEOUT:g}; using {DEFAULT_CONNECT_TIMEOUT:g}")
+            connect_timeout = DEFAULT_CONNECT_TIMEOUT
+
+    settings = RtcSettings(tuple(ice), turn, extra, connect_timeout=connect_timeout)
     if settings.relay_only and not settings.has_turn:
         problems.append("iceTransportPolicy is 'relay' but no TURN server is configured: no stream can connect")
     return replace(settings, problems=tuple(problems))

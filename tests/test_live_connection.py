@@ -158,6 +158,18 @@ def test_page_start_drives_the_component_and_gives_up_without_a_camera(open_page
     assert at.button(key="live-button").label == "Start" and not at.exception
 
 
+def test_page_waits_as_long_as_the_operator_set(monkeypatch, open_page):
+    monkeypatch.delenv("FER_CONNECT_TIMEOUT", raising=False)
+    assert open_page(PAGE).session_state["live_watch"].timeout == CONNECT_TIMEOUT == 30
+    monkeypatch.setenv("FER_CONNECT_TIMEOUT", "8")
+    at = open_page(PAGE)
+    assert at.session_state["live_watch"].timeout == 8.0 and not at.warning
+    monkeypatch.setenv("FER_CONNECT_TIMEOUT", "soon")
+    at = open_page(PAGE)
+    assert at.session_state["live_watch"].timeout == CONNECT_TIMEOUT
+    assert "FER_CONNECT_TIMEOUT must be a number of seconds" in " ".join(w.value for w in at.warning)
+
+
 def test_bad_settings_give_a_plain_message(monkeypatch, open_page):
     monkeypatch.setenv("FER_RTC_CONFIGURATION", "{broken")
     monkeypatch.setenv("FER_TURN_URLS", "turn:turn.example.org:3478")

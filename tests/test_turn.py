@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 
-from dashboard.turn import DEFAULT_TTL, TurnRelay, load_settings, turn_credentials
+from dashboard.turn import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TTL, TurnRelay, load_settings, turn_credentials
 
 TURN = {"FER_TURN_URLS": "turn:turn.example.org:3478, turns:turn.example.org:5349",
         "FER_TURN_SECRET": "north-wind"}
@@ -57,6 +57,16 @@ def test_ice_servers_come_from_secrets_or_the_environment():
     broken = load_settings(None, {"FER_ICE_SERVERS": "{not json"})
     assert broken.browser("session") == {"iceServers": []}
     assert len(broken.problems) == 1 and broken.problems[0].startswith("FER_ICE_SERVERS is left out")
+
+
+def test_connect_timeout_is_the_operators_to_set():
+    assert load_settings({}, {}).connect_timeout == DEFAULT_CONNECT_TIMEOUT == 30
+    assert load_settings({}, {"FER_CONNECT_TIMEOUT": "8"}).connect_timeout == 8.0
+    assert load_settings({"FER_CONNECT_TIMEOUT": 12.5}, {"FER_CONNECT_TIMEOUT": "8"}).connect_timeout == 12.5
+    for bad in ("soon", "0", "-5", "nan", "100000"):
+        settings = load_settings({}, {"FER_CONNECT_TIMEOUT": bad})
+        assert settings.connect_timeout == DEFAULT_CONNECT_TIMEOUT, bad
+        assert settings.problems == ("FER_CONNECT_TIMEOUT must be a number of seconds from 1 to 600; using 30",), bad
 
 
 def test_default_ttl_and_static_servers_are_kept_beside_the_relay():
