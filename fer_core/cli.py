@@ -31,6 +31,12 @@ PRESETS = {
                       learning_rate=5e-4, augment=True, camera=True, class_weight_power=0.5, label_smoothing=0.05,
                       cosine=True, polish_epochs=1, quantize=True, ferplus_weight=0.3,
                       photo_weights={"lfw_expressions": 1.0, "sfew_train": 3.0}, blend_back=(0.0, 0.2, 0.35, 0.5)),
+    # realfaces with the ensemble as a teacher for the FER-2013 faces (less FER+): issue 11's second try.
+    "realfaces-kd": dict(architecture="compact_vgg", init="compact-v2", epochs=4, batch_size=64,
+                         learning_rate=5e-4, augment=True, camera=True, class_weight_power=0.5, label_smoothing=0.05,
+                         cosine=True, polish_epochs=1, quantize=True, ferplus_weight=0.2, teacher="ensemble",
+                         teacher_weight=0.4, photo_weights={"lfw_expressions": 1.0, "sfew_train": 3.0},
+                         blend_back=(0.0, 0.2, 0.35, 0.5)),
     "wide": dict(architecture="wide_vgg", epochs=90, batch_size=64, learning_rate=2e-3, augment=True,
                  class_weight_power=0.5, label_smoothing=0.1, mixup=0.2, cosine=True, polish_epochs=3,
                  quantize=True),
@@ -145,8 +151,15 @@ def cmd_train(args) -> int:
     photos = _training_photos(args.photos, cfg)
     # a photo set the preset does not weigh gets weight 1 (a new dict: the preset itself stays as it is)
     cfg = replace(cfg, photo_weights={**{p.name: 1.0 for p in photos}, **cfg.photo_weights})
+    teacher = None
+    if cfg.teacher and cfg.teacher_weight > 0:
+        from .registry import model_dir
+        from .train import teacher_probabilities
+
+        print(f"Reading the Training faces with the teacher '{cfg.teacher}' ...", flush=True)
+        teacher = teacher_probabilities(model_dir(cfg.teacher, args.models_dir or MODELS_DIR) / "model.tflite", data)
     target = train(data, args.name, cfg, models_dir=args.models_dir or MODELS_DIR, resume=not args.fresh,
-                   ferplus=votes, photos=photos)
+                   ferplus=votes, photos=photos, teacher=teacher)
     metrics = json.loads((target / "metrics.json").read_text())
     for split, m in metrics.items():
         print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}")

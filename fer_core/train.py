@@ -61,6 +61,10 @@ class TrainConfig:
     # With ``init``: once trained, blend the weights back towards the starting model's by each share in
     # this list (0 = as trained) and keep the share with the best selection figure (see blend_back).
     blend_back: tuple = ()
+    # Distillation: the FER-2013 targets blended with a teacher model's probabilities (a name in models/,
+    # run as its .tflite on the Training faces), target = (1 - w) * target + w * teacher.
+    teacher: str | None = None
+    teacher_weight: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -91,9 +95,10 @@ def soft_targets(labels: np.ndarray, votes: np.ndarray | None, weight: float) ->
 
 
 def make_datasets(data: FaceDataset, cfg: TrainConfig, ferplus: np.ndarray | None = None,
-                  photos: list | None = None):
+                  photos: list | None = None, teacher: np.ndarray | None = None):
     """``ferplus``: FER+ votes [N, 7] aligned with ``data``; ``photos``: TrainingPhotos to add to
-    Training (fer_core.realfaces.training_photos), weighted by ``cfg.photo_weights``."""
+    Training (fer_core.realfaces.training_photos), weighted by ``cfg.photo_weights``; ``teacher``: a
+    teacher's probabilities [N, 7] aligned with ``data``, blended in by ``cfg.teacher_weight``."""
     import tensorflow as tf
 
     train_mask = data.usage == 0
@@ -104,6 +109,10 @@ def make_datasets(data: FaceDataset, cfg: TrainConfig, ferplus: np.ndarray | Non
     if cfg.ferplus_weight > 0 and ferplus is None:
         raise ValueError("ferplus_weight needs the FER+ votes (fer2013new.csv): pass --ferplus PATH.")
     t_train = soft_targets(y_train, None if ferplus is None else ferplus[train_mask], cfg.ferplus_weight)
+    if cfg.teacher_weight > 0:
+        if teacher is None:
+            raise ValueError("teacher_weight needs the teacher's probabilities (teacher_probabilities).")
+        t_train = ((1 - cfg.teacher_weight) * t_train + cfg.teacher_weight * teacher[train_mask]).astype(np.float32)
     if len(x_val) == 0:  # a folder/CSV without PublicTest: hold out 10% of Training, fixed seed
         rng = np.random.default_rng(cfg.seed)
         order = rng.permutation(len(x_train))
@@ -264,6 +273,7 @@ def train(
     resume: bool = True,
     ferplus: np.ndarray | None = None,
     photos: list | None = None,
+    teacher: np.ndarray | None = None,
 ) -> Path:
     """Train ``cfg.architecture`` on ``data`` and publish it as ``models_dir/name``.
 
@@ -283,7 +293,7 @@ def train(
 
     train_parts = [p for p in photos or [] if p.part == "train"]
     val_parts = [p for p in photos or [] if p.part == "val" and len(p.labels)]
-    train_ds, plain_ds, val_ds, n_train = make_datasets(data, cfg, ferplus, train_parts)
+    train_ds, plain_ds, val_ds, n_train = make_datasets(data, cfg, ferplus, train_parts, teacher)
     total = cfg.epochs + cfg.polish_epochs
     history = {"epoch": [], "loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": [], "lr": []}
     for p in val_parts:
@@ -347,6 +357,19 @@ def describe_source(source: str) -> dict | str:
     from .data import describe_data_file
 
     return describe_data_file(source) if source and Path(source).exists() else Path(source).name
+
+
+def teacher_probabilities(tflite: str | os.PathLike, data: FaceDataset) -> np.ndarray:
+    """A teacher's probabilities for the Training faces of ``data`` (zeros elsewhere: never used)."""
+    from .classifier import TFLiteClassifier
+    from .evaluate import predict_in_batches
+
+    classify = TFLiteClassifier(tflite, threads=os.cpu_count() or 1)
+    classify.temperature = 1.0  # the teacher's own outputs
+    out = np.zeros((len(data), len(EMOTIONS)), np.float32)
+    mask = data.usage == 0
+    out[mask] = predict_in_batches(classify, data.images[mask])
+    return out
 
 
 def validate(model, val_ds, val_parts: list) -> dict:

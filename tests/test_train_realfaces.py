@@ -120,3 +120,30 @@ def test_fine_tuning_with_photos_selects_on_publictest_and_the_photos_validation
     shipped_acc = float((shipped.predict(x_val[..., None] / 255.0, verbose=0).argmax(1) == y_val).mean())
     assert shipped_acc == pytest.approx(blend["figures"][str(blend["chosen"])]["val_accuracy"], abs=1e-4)
     assert str(tmp_path) not in json.dumps(info) and str(REPO) not in json.dumps(info)
+
+
+def test_a_teachers_probabilities_are_blended_into_the_fer2013_targets():
+    """Distillation targets: the ensemble's own probabilities (no temperature) for the Training faces,
+    blended into their targets by teacher_weight; the other rows are never read."""
+    from fer_core.classifier import TFLiteClassifier
+
+    s = fer_sample({"Training": 6, "PublicTest": 2})
+    data = FaceDataset(s["images"], s["labels"], s["usage"])
+    tflite = REPO / "models" / "ensemble" / "model.tflite"
+    probs = train_mod.teacher_probabilities(tflite, data)
+    train_rows = data.usage == 0
+    assert np.allclose(probs[train_rows].sum(1), 1, atol=1e-4) and (probs[~train_rows] == 0).all()
+    raw = TFLiteClassifier(tflite)
+    raw.temperature = 1.0
+    np.testing.assert_allclose(probs[train_rows], raw(data.images[train_rows]), atol=1e-5)
+    # The ensemble reads most of these real training faces as labelled (it is a 74% model).
+    assert (probs[train_rows].argmax(1) == data.labels[train_rows]).mean() > 0.6
+
+    cfg = train_mod.TrainConfig(teacher_weight=0.4, batch_size=len(data))
+    _, plain, _, _ = train_mod.make_datasets(data, cfg, teacher=probs)
+    _, targets, _ = next(iter(plain))
+    expected = 0.6 * np.eye(7)[data.labels[train_rows]] + 0.4 * probs[train_rows]
+    got, want = np.sort(targets.numpy(), axis=0), np.sort(expected.astype(np.float32), axis=0)  # batches are shuffled
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    with pytest.raises(ValueError, match="teacher"):
+        train_mod.make_datasets(data, cfg)
