@@ -156,9 +156,10 @@ def model_selector() -> str | None:
         st.session_state[MODEL_KEY] = _preferred(names)
     choice = st.sidebar.selectbox(
         "Model", names, key=MODEL_KEY,
-        help="The emotion network used on every page. 'default' is the best single network, fast "
-             "enough for live video; 'ensemble' averages three networks: the most accurate, about five "
-             "times slower, for photos; 'compact-v1' is the default's network trained on a CPU for fewer "
+        help="The emotion network used on every page. 'default' is the best single network for real "
+             "faces, fast enough for live video; 'ensemble' averages three networks trained on FER-2013 only: "
+             "the most accurate there, about five times slower; 'compact-v2' is the default before it learnt "
+             "from real photos (FER-2013 only); 'compact-v1' the same network trained on a CPU for fewer "
              "epochs; 'seed' the original small CNN; others were trained from this app or the command line.",
     )
     info = registry.read_json(choice, "metrics.json", models_dir()) or {}
