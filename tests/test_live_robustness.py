@@ -367,16 +367,22 @@ def test_a_missing_private_member_leaves_the_library_as_it_is(tuning, owner, mem
     assert "missing:" in caplog.text and (member in caplog.text or "self.track" in caplog.text), caplog.text
 
 
-def test_the_tunings_are_installed_once_and_log_the_library_versions(caplog):
+def test_the_tunings_are_installed_once_and_log_the_library_versions(caplog, monkeypatch):
     import importlib.metadata
     import logging
 
+    from dashboard import webrtc_tuning
+
+    # As in a fresh process: an earlier test in this one (an AppTest of app.py) may have installed them.
+    monkeypatch.setattr(webrtc_tuning, "_installed", None)
     caplog.set_level(logging.INFO, logger="dashboard.webrtc_tuning")
     first = install_webrtc_tunings()
     assert first.off_loop_frames and first.last_packet_frames
     assert first.latest_frame_relay is False  # no Streamlit server here
     assert f"aiortc {importlib.metadata.version('aiortc')}" in caplog.text
     assert f"streamlit-webrtc {importlib.metadata.version('streamlit-webrtc')}" in caplog.text
+    caplog.clear()
+    assert install_webrtc_tunings() is first and "WebRTC tunings" not in caplog.text  # once: the same result, no new log
     app = (REPO / "app.py").read_text()
     assert "install_webrtc_tunings()" in app  # at start-up, before any page runs
     live = (REPO / "app_pages" / "live.py").read_text()
