@@ -146,6 +146,23 @@ def _extra(value) -> dict:
     return extra
 
 
+def _seconds(raw, name: str, low, high, default, problems: list, kind=float):
+    """A setting in seconds within [low, high]: ``default`` when unset, and when it is no such number (which
+    is added to ``problems`` as a plain sentence)."""
+    if raw is None:
+        return default
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = kind(raw)
+        if not low <= value <= high:
+            raise ValueError
+        return value
+    except (ValueError, TypeError):
+        problems.append(f"{name} must be a number of seconds from {low:g} to {high:g}; using {default:g}")
+        return default
+
+
 def load_settings(secrets: Mapping | None = None, environ: Mapping | None = None) -> RtcSettings:
     """Read the settings from ``secrets`` (st.secrets) and then ``environ`` (os.environ); never raises."""
     import os
@@ -192,15 +209,7 @@ def load_settings(secrets: Mapping | None = None, environ: Mapping | None = None
     if urls_raw is not None or secret is not None:
         urls = [u.strip() for u in (urls_raw if isinstance(urls_raw, (list, tuple)) else str(urls_raw or "").split(","))
                 if u.strip()]
-        ttl_raw = get(ENV_TURN_TTL)
-        try:
-            ttl = DEFAULT_TTL if ttl_raw is None else int(ttl_raw)
-            if not MIN_TTL <= ttl <= MAX_TTL:
-                raise ValueError
-        except (ValueError, TypeError):
-            problems.append(f"{ENV_TURN_TTL} must be a number of seconds from {MIN_TTL} to {MAX_TTL}; "
-                            f"using {DEFAULT_TTL}")
-            ttl = DEFAULT_TTL
+        ttl = _seconds(get(ENV_TURN_TTL), ENV_TURN_TTL, MIN_TTL, MAX_TTL, DEFAULT_TTL, problems, int)
         bad = [u for u in urls if not u.startswith(TURN_SCHEMES)]
         if not urls or bad:
             problems.append(f"{ENV_TURN_URLS} needs turn: or turns: URLs"
@@ -210,19 +219,8 @@ def load_settings(secrets: Mapping | None = None, environ: Mapping | None = None
         else:
             turn = TurnRelay(tuple(urls), str(secret), ttl)
 
-    timeout_raw = get(ENV_CONNECT_TIMEOUT)
-    connect_timeout = DEFAULT_CONNECT_TIMEOUT
-    if timeout_raw is not None:
-        try:
-            if isinstance(timeout_raw, bool):
-                raise ValueError
-            connect_timeout = float(timeout_raw)
-            if not MIN_CONNECT_TIMEOUT <= connect_timeout <= MAX_CONNECT_TIMEOUT:
-                raise ValueError
-        except (ValueError, TypeError):
-            problems.append(f"{ENV_CONNECT_TIMEOUT} must be a number of seconds from {MIN_CONNECT_TIMEOUT:g} to "
-                            f"{MAX_CONNECT_TIMEOUT:g}; using {DEFAULT_CONNECT_TIMEOUT:g}")
-            connect_timeout = DEFAULT_CONNECT_TIMEOUT
+    connect_timeout = _seconds(get(ENV_CONNECT_TIMEOUT), ENV_CONNECT_TIMEOUT, MIN_CONNECT_TIMEOUT,
+                               MAX_CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, problems, float)
 
     settings = RtcSettings(tuple(ice), turn, extra, connect_timeout=connect_timeout)
     if settings.relay_only and not settings.has_turn:
