@@ -166,6 +166,9 @@ def model_selector() -> str | None:
     acc = info.get("PrivateTest", {}).get("accuracy")
     if acc is not None:
         st.sidebar.caption(f"Accuracy on FER-2013 PrivateTest: {acc:.1%}")
+    lfw = (info.get("photos") or {}).get("lfw_expressions", {}).get("accuracy")
+    if lfw is not None:  # real news photos of people it never saw, through the whole pipeline
+        st.sidebar.caption(f"On real photos (LFW, held-out people): {lfw:.1%}")
     return choice
 
 

@@ -296,3 +296,18 @@ def test_without_blazeface_the_page_uses_the_thorough_haar_and_says_how_to_get_b
     assert "**Haar cascade, thorough**: the most accurate" in caption and bf.INSTALL_HINT in caption, caption
     at = upload(at, "astronaut.jpg", jpeg(astronaut_bgr()))
     assert at.dataframe[0].value.iloc[0]["emotion"] == "Happy"
+
+
+def test_the_sidebar_gives_the_models_fer2013_and_real_photo_accuracy(photo_page):
+    """Both figures a user needs to judge a model, from its metrics.json: FER-2013 PrivateTest and the
+    held-out real news photos (issue 11)."""
+    from fer_core.registry import read_json
+
+    name = photo_page.sidebar.selectbox(key="model_name").value
+    metrics = read_json(name, "metrics.json")
+    captions = [c.value for c in photo_page.sidebar.caption]
+    assert f"Accuracy on FER-2013 PrivateTest: {metrics['PrivateTest']['accuracy']:.1%}" in captions
+    if name == "default":  # the shipped default has its real-photo figures
+        lfw = metrics["photos"]["lfw_expressions"]["accuracy"]
+        assert f"On real photos (LFW, held-out people): {lfw:.1%}" in captions
+        assert 0 <= lfw <= 1

@@ -47,7 +47,7 @@ from .conftest import (CHROMIUM, DOCS, app_idle, assert_no_exception, open_page,
                        wait_until)
 from .fake_camera import (BLOCK, INDEX_BLOCKS, INDEX_REF, INDEX_X, INDEX_Y, face_track, moving_face_frames,
                           read_frame_index, read_y4m)
-from .live_stream import connection_status, press_start, record_cameras
+from .live_stream import button, connection_status, press_start, record_cameras
 
 WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 LABEL_RE = re.compile(rf"^({'|'.join(EMOTIONS)}) · (\d+)%$")
@@ -210,15 +210,6 @@ def _lag_breakdown(before: dict | None, after: dict | None, lag_ms: float, serve
             "received_fps": round(inbound["framesDecoded"] / seconds, 1) if seconds > 0 else None,
             "received": inbound,
             "note": "browser_receive_to_decoded includes browser_jitter_buffer and browser_decode"}
-
-
-def _button(driver, text: str):
-    from selenium.webdriver.common.by import By
-
-    for b in driver.find_elements(By.TAG_NAME, "button"):
-        if b.text.strip().lower() == text.lower() and b.is_displayed():
-            return b
-    return None
 
 
 def _in_iframe(driver, iframe, fn):
@@ -501,7 +492,7 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
 
     # Stop (the page's own button): the stream ends, the button says Start again and the page goes
     # back to waiting.
-    stop = _button(driver, "Stop")
+    stop = button(driver, "Stop")
     assert stop is not None, "no Stop button while playing"
     stop.click()
 
@@ -513,7 +504,7 @@ def test_live_camera_labels_the_face_and_stops(app_server, make_browser, fake_ca
                                lambda: driver.execute_script(VIDEO_STATE_JS))
         except StaleElementReferenceException:
             return None
-        start_again = _button(driver, "Start")
+        start_again = button(driver, "Start")
         return start_again is not None and (state is None or not state["live"])
 
     wait_until(stopped, 30, "the stream did not stop after Stop")
