@@ -168,7 +168,11 @@ def cmd_train(args) -> int:
     return 0
 
 
-PHOTO_SET_VARIABLES = ("LFW_EXPRESSIONS_PATH", "SFEW_PATH")
+PHOTO_SET_VARIABLES = ("LFW_EXPRESSIONS_PATH", "SFEW_PATH")  # where train and evaluate find photo sets by default
+
+
+def _photo_sets_from_environment() -> list[str]:
+    return [os.environ[v] for v in PHOTO_SET_VARIABLES if os.environ.get(v)]
 
 
 def _training_photos(paths, cfg) -> list:
@@ -177,7 +181,7 @@ def _training_photos(paths, cfg) -> list:
     from .realfaces import load_photo_set, training_photos
 
     if paths is None and cfg.photo_weights:
-        paths = [os.environ[v] for v in PHOTO_SET_VARIABLES if os.environ.get(v)]
+        paths = _photo_sets_from_environment()
     if cfg.photo_weights and not paths:
         raise ValueError("this preset trains on labelled photos as well: pass --photos PATH (repeatable) or set "
                          + " / ".join(PHOTO_SET_VARIABLES) + ".")
@@ -201,8 +205,7 @@ def cmd_evaluate(args) -> int:
     from .realfaces import load_photo_set
     from .registry import MODELS_DIR, list_models, model_dir
 
-    paths = [] if args.no_photos else args.photos if args.photos is not None else \
-        [os.environ[v] for v in EVALUATE_PHOTO_VARIABLES if os.environ.get(v)]
+    paths = [] if args.no_photos else (args.photos if args.photos is not None else _photo_sets_from_environment())
     if not args.data and not paths:
         raise ValueError("nothing to score: pass --data PATH (FER-2013; or set FER2013_PATH) and/or --photos PATH.")
     models_dir = args.models_dir or MODELS_DIR
@@ -259,10 +262,6 @@ def cmd_evaluate(args) -> int:
     for folder, figures in figures_of.items():
         _store_or_compare(folder, figures, args.write, figure_differences)
     return 0
-
-
-# Photo sets scored by default when set (.ci/run sets both): issue 11's held-out LFW people and SFEW clips.
-EVALUATE_PHOTO_VARIABLES = ("LFW_EXPRESSIONS_PATH", "SFEW_PATH")
 
 
 def _show_photo_figures(figures_of: dict) -> None:
