@@ -147,3 +147,72 @@ def test_a_teachers_probabilities_are_blended_into_the_fer2013_targets():
     np.testing.assert_allclose(got, want, atol=1e-5)
     with pytest.raises(ValueError, match="teacher"):
         train_mod.make_datasets(data, cfg)
+
+
+def test_floors_rank_every_candidate_that_reaches_them_above_every_one_that_does_not():
+    """photo_floors (the realfaces-fer presets): among candidates whose photo validation figures reach
+    the floors, the best FER-2013 PublicTest wins; a candidate below a floor loses to all of them,
+    however well it reads FER-2013, and such candidates rank among themselves by val_score."""
+    floors = {"lfw_expressions": 0.80, "sfew_train": 0.48}
+
+    def logs(pub, lfw, sfew):
+        return {"val_accuracy": pub, "val_lfw_expressions_accuracy": lfw, "val_sfew_train_accuracy": sfew,
+                "val_score": (pub + lfw + sfew) / 3}
+
+    meets_low = logs(0.66, 0.85, 0.50)
+    meets_high = logs(0.69, 0.80, 0.48)  # exactly on both floors
+    misses_lfw = logs(0.72, 0.79, 0.60)
+    misses_sfew = logs(0.70, 0.90, 0.40)
+    ranked = sorted([misses_lfw, meets_low, misses_sfew, meets_high], key=lambda x: train_mod.floor_score(x, floors),
+                    reverse=True)
+    assert ranked == [meets_high, meets_low, misses_lfw, misses_sfew]
+    assert train_mod.floor_score(meets_high, floors) == 0.69
+    assert train_mod.floor_score(misses_lfw, floors) == pytest.approx(misses_lfw["val_score"] - 1)
+
+
+def test_the_selection_figure_follows_the_config_and_refuses_a_floor_for_a_set_it_does_not_have(lfw):
+    from types import SimpleNamespace
+
+    val = [SimpleNamespace(name=lfw.name, part="val")]  # only a validation part's name matters here
+    cfg = train_mod.TrainConfig
+    assert train_mod.selection_figure(cfg(), []) == "val_accuracy"
+    assert train_mod.selection_figure(cfg(), val) == "val_score"
+    assert train_mod.selection_figure(cfg(photo_floors={lfw.name: 0.8}), val) == "val_floor_score"
+    with pytest.raises(ValueError, match="sfew_train"):
+        train_mod.selection_figure(cfg(photo_floors={lfw.name: 0.8, "sfew_train": 0.5}), val)
+
+
+def test_the_realfaces_fer_presets_floors_name_the_photo_sets_as_they_load(lfw, sfew_path):
+    """A floor keyed by a name no photo set has would stop a run at its first epoch: the presets' keys
+    are the names load_photo_set gives the shipped sets."""
+    from fer_core.cli import PRESETS
+
+    names = {lfw.name, load_photo_set(sfew_path).name}
+    for preset in ("realfaces-fer", "realfaces-fer-kd"):
+        floors = PRESETS[preset]["photo_floors"]
+        assert set(floors) == names and all(0 < f < 1 for f in floors.values())
+        assert set(PRESETS[preset]["photo_weights"]) == names
+
+
+def test_validate_reports_the_floor_score_of_the_real_model(tmp_path, lfw, fer_path):
+    """fer_core.train.validate on the shipped compact-v2 weights and real LFW validation crops: with a
+    floor it reaches, the floor score is PublicTest's accuracy; with one it cannot reach (above 100%),
+    it is val_score − 1."""
+    import keras
+
+    from fer_core.faces import make_detector
+
+    s = fer_sample({"Training": 8, "PublicTest": 20, "PrivateTest": 2})
+    data = FaceDataset(s["images"], s["labels"], s["usage"], source=fer_path)
+    sample = lfw.subset(np.isin(lfw.groups, np.unique(lfw.groups)[:120]))
+    val = [p for p in training_photos(sample, {"haar": make_detector("haar")}, "haar") if p.part == "val"]
+    assert val and len(val[0].labels)
+    cfg = train_mod.TrainConfig(architecture="compact_vgg")
+    _, _, val_ds, _ = train_mod.make_datasets(data, cfg, None, [], None)
+    model = keras.models.load_model(REPO / "models" / "compact-v2" / "model.keras", compile=False)
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])  # validate() evaluates loss and accuracy
+    reached = train_mod.validate(model, val_ds, val, {lfw.name: 0.0})
+    assert reached["val_floor_score"] == reached["val_accuracy"] > 0.4
+    missed = train_mod.validate(model, val_ds, val, {lfw.name: 1.01})
+    assert missed["val_floor_score"] == pytest.approx(missed["val_score"] - 1)
+    assert "val_floor_score" not in train_mod.validate(model, val_ds, val)
