@@ -46,18 +46,12 @@ PRESETS = {
                           photo_weights={"lfw_expressions": 1.0, "sfew_train": 3.0},
                           blend_back=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
                           photo_floors={"lfw_expressions": 0.80, "sfew_train": 0.48}),
-    # the same with the ensemble as teacher for FER-2013's faces (0.4 of the target)
-    "realfaces-fer-kd": dict(architecture="compact_vgg", init="compact-v2", epochs=5, batch_size=64,
-                             learning_rate=5e-4, augment=True, camera=True, class_weight_power=0.5,
-                             label_smoothing=0.05, cosine=True, polish_epochs=1, quantize=True, ferplus_weight=0.0,
-                             teacher="ensemble", teacher_weight=0.4,
-                             photo_weights={"lfw_expressions": 1.0, "sfew_train": 3.0},
-                             blend_back=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
-                             photo_floors={"lfw_expressions": 0.80, "sfew_train": 0.48}),
     "wide": dict(architecture="wide_vgg", epochs=90, batch_size=64, learning_rate=2e-3, augment=True,
                  class_weight_power=0.5, label_smoothing=0.1, mixup=0.2, cosine=True, polish_epochs=3,
                  quantize=True),
 }
+# realfaces-fer with the ensemble as teacher for FER-2013's faces (0.4 of the target)
+PRESETS["realfaces-fer-kd"] = {**PRESETS["realfaces-fer"], "teacher": "ensemble", "teacher_weight": 0.4}
 
 
 def default_data_path() -> str | None:
