@@ -6,7 +6,8 @@ other model, at about twice the cost per face).
 
 Issue 11 tried it on the `realfaces-fer-kd` run (experiments/README.md): +0.9 points PublicTest, but LFW's
 validation people fell below that preset's 80% floor, so it was not shipped. The published info.json
-records ``"flip_average": true`` in its config.
+records ``"flip_average": true`` in its config. ``python -m fer_core train ... --flip-average`` does the
+same within training, choosing the epoch and the blend share on the averaged readings.
 """
 
 from __future__ import annotations
@@ -17,16 +18,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def flip_averaged(model):
-    """One Keras model: mean of ``model``'s probabilities for the face and for its left-right mirror."""
-    import keras
-
-    inputs = keras.Input((48, 48, 1))
-    mirrored = keras.layers.Lambda(lambda x: x[:, :, ::-1, :], name="mirror")(inputs)
-    net = keras.Model(model.inputs[0], model.outputs[0], name="net")
-    return keras.Model(inputs, keras.layers.Average()([net(inputs), net(mirrored)]), name="flip_averaged")
 
 
 def main(argv=None) -> int:
@@ -41,7 +32,7 @@ def main(argv=None) -> int:
     import keras
 
     from fer_core.data import load_fer2013
-    from fer_core.train import publish
+    from fer_core.train import flip_averaged, publish
 
     source, target = Path(a.source), Path(a.target)
     model = keras.models.load_model(source / "model.keras", compile=False)
@@ -51,7 +42,7 @@ def main(argv=None) -> int:
         info.pop(key, None)
     info["name"] = target.name
     info["config"]["flip_average"] = True
-    out = publish(flip_averaged(model), history, info, load_fer2013(a.data), target)
+    out = publish(model, history, info, load_fer2013(a.data), target, served=flip_averaged(model))
     m = json.loads((out / "metrics.json").read_text())["PublicTest"]
     print(f"PublicTest: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}\nModel written to {out}")
     return 0

@@ -71,6 +71,10 @@ class TrainConfig:
     # all reach their floors (``val_floor_score``; one that misses a floor ranks below every one that
     # does, by its ``val_score``): FER-2013 accuracy kept as high as the real-photo gains allow.
     photo_floors: dict = field(default_factory=dict)
+    # Publish a .tflite that reads each face and its left-right mirror and averages the two readings
+    # (flip test-time augmentation inside the model: about twice the cost a face). The epoch and the
+    # blend share are then chosen on the averaged readings too; model.keras stays the plain network.
+    flip_average: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -312,6 +316,7 @@ def train(
         print(f"Resuming '{name}' after epoch {len(history['epoch'])}.", flush=True)
     else:
         model = build_model(cfg)
+    scored = served_model(model, cfg)
     select = selection_figure(cfg, val_parts)
     if select == "val_floor_score" and select not in history:
         history[select] = []
@@ -323,7 +328,7 @@ def train(
         t0 = time.time()
         fit = model.fit(train_ds if epoch < cfg.epochs else plain_ds, epochs=1, verbose=0)
         logs = {"epoch": epoch + 1, "loss": fit.history["loss"][0], "accuracy": fit.history["accuracy"][0],
-                **validate(model, val_ds, val_parts, cfg.photo_floors), "seconds": time.time() - t0, "lr": lr}
+                **validate(scored, val_ds, val_parts, cfg.photo_floors), "seconds": time.time() - t0, "lr": lr}
         val_loss, val_acc = logs["val_loss"], logs["val_accuracy"]
         for k, v in logs.items():
             history[k].append(round(float(v), 5) if k != "epoch" else v)
@@ -343,7 +348,8 @@ def train(
             progress(epoch + 1, total, logs)  # may raise Cancelled
 
     model = keras.models.load_model(best)
-    blend = blend_back(model, cfg, val_ds, val_parts, select) if cfg.init and cfg.blend_back else None
+    scored = served_model(model, cfg)
+    blend = blend_back(model, cfg, val_ds, val_parts, select, scored) if cfg.init and cfg.blend_back else None
     config = asdict(cfg)
     if cfg.init:  # the model it started from, by name (a path would name this machine's folders)
         config["init"] = Path(cfg.init).name
@@ -355,7 +361,30 @@ def train(
     if photos:
         info["photo_sets"] = {p.name: {**describe_source(p.source), "train_photos": p.photos}
                               for p in train_parts}
-    return publish(model, history, info, data, Path(models_dir) / name)
+    return publish(model, history, info, data, Path(models_dir) / name, served=scored)
+
+
+def flip_averaged(model):
+    """One Keras model sharing ``model``'s layers: the mean of its probabilities for the faces [N, 48, 48, 1]
+    and for their left-right mirror images."""
+    import keras
+
+    inputs = keras.Input((48, 48, 1))
+    mirrored = keras.layers.Lambda(lambda x: x[:, :, ::-1, :], name="mirror")(inputs)
+    net = keras.Model(model.inputs[0], model.outputs[0], name="net")
+    return keras.Model(inputs, keras.layers.Average()([net(inputs), net(mirrored)]), name="flip_averaged")
+
+
+def served_model(model, cfg: TrainConfig):
+    """The model as the .tflite will run it (``model`` itself, or its flip average, compiled for
+    ``validate``); it shares ``model``'s weights, so it follows every change to them."""
+    if not cfg.flip_average:
+        return model
+    import keras
+
+    served = flip_averaged(model)
+    served.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing), metrics=["accuracy"])
+    return served
 
 
 def describe_source(source: str) -> dict | str:
@@ -413,11 +442,12 @@ def validate(model, val_ds, val_parts: list, floors: dict | None = None) -> dict
     return logs
 
 
-def blend_back(model, cfg: TrainConfig, val_ds, val_parts: list, select: str) -> dict:
+def blend_back(model, cfg: TrainConfig, val_ds, val_parts: list, select: str, scored=None) -> dict:
     """Blend the trained weights back towards the starting model's, w = (1 - a) · trained + a · start,
     for each a of ``cfg.blend_back``, and keep the a with the best selection figure (PublicTest, and the
     photos' validation people with photos): fine-tuning's gains on the new data with less of what it
-    forgets of the old (WiSE-FT, Wortsman et al., CVPR 2022). ``model`` ends with the chosen weights."""
+    forgets of the old (WiSE-FT, Wortsman et al., CVPR 2022). ``model`` ends with the chosen weights.
+    ``scored``: the model that is validated (default ``model``; see served_model), sharing its weights."""
     import keras
 
     start = keras.models.load_model(Path(cfg.init) / "model.keras", compile=False).get_weights()
@@ -425,7 +455,7 @@ def blend_back(model, cfg: TrainConfig, val_ds, val_parts: list, select: str) ->
     scores = {}
     for a in cfg.blend_back:
         model.set_weights([(1 - a) * t + a * s for t, s in zip(trained, start)])
-        scores[a] = validate(model, val_ds, val_parts, cfg.photo_floors)
+        scores[a] = validate(scored or model, val_ds, val_parts, cfg.photo_floors)
         print(f"blend back {a:.2f}: " + "  ".join(f"{k} {v:.4f}" for k, v in scores[a].items() if k != "val_loss"),
               flush=True)
     chosen = max(cfg.blend_back, key=lambda a: scores[a][select])
@@ -468,7 +498,9 @@ def calibrate(tflite: Path, data: FaceDataset) -> float:
     return fit_temperature(predict_in_batches(TFLiteClassifier(tflite, threads=os.cpu_count() or 1), x), y)
 
 
-def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -> Path:
+def publish(model, history: dict, info: dict, data: FaceDataset, target: Path, served=None) -> Path:
+    """Write ``model`` (model.keras) and ``served`` (default ``model``: the .tflite the app runs), the
+    history, info and metrics into ``target`` at once: a half-written model folder is never seen."""
     from .evaluate import evaluate_model_file
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -476,7 +508,7 @@ def publish(model, history: dict, info: dict, data: FaceDataset, target: Path) -
     tmp.chmod(0o755)
     try:
         model.save(tmp / "model.keras")
-        export_tflite(model, tmp / "model.tflite", quantize=info["config"].get("quantize", False))
+        export_tflite(served or model, tmp / "model.tflite", quantize=info["config"].get("quantize", False))
         (tmp / "history.json").write_text(json.dumps(history, indent=1))
         info["sha256"] = hashlib.sha256((tmp / "model.tflite").read_bytes()).hexdigest()
         info["temperature"] = calibrate(tmp / "model.tflite", data)

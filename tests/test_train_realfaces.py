@@ -216,3 +216,36 @@ def test_validate_reports_the_floor_score_of_the_real_model(tmp_path, lfw, fer_p
     missed = train_mod.validate(model, val_ds, val, {lfw.name: 1.01})
     assert missed["val_floor_score"] == pytest.approx(missed["val_score"] - 1)
     assert "val_floor_score" not in train_mod.validate(model, val_ds, val)
+
+
+def test_a_flip_averaged_model_reads_each_face_and_its_mirror_alike(tmp_path, fer_path):
+    """TrainConfig.flip_average: the published .tflite (as the app runs it) averages each face's reading
+    with its mirror's, so a face and its mirror image get the same probabilities; model.keras stays the
+    plain network (it does not); and the blend shares are chosen on the averaged readings (share 1.0, the
+    starting compact-v2, reads PublicTest as the mean of its two readings does)."""
+    import keras
+
+    from fer_core.classifier import TFLiteClassifier
+    from fer_core.evaluate import predict_in_batches
+
+    s = fer_sample({"Training": 20, "PublicTest": 20, "PrivateTest": 2})
+    data = FaceDataset(s["images"], s["labels"], s["usage"], source=fer_path)
+    init = REPO / "models" / "compact-v2"
+    cfg = train_mod.TrainConfig(architecture="compact_vgg", init=str(init), epochs=1, learning_rate=1e-5,
+                                flip_average=True, blend_back=(0.0, 1.0))
+    out = train_mod.train(data, "flipped", cfg, models_dir=tmp_path / "models", work_dir=tmp_path / "runs",
+                          resume=False)
+    x, y = data.split("PublicTest")
+    mirror = x[:, :, ::-1]
+    served = TFLiteClassifier(out / "model.tflite")
+    np.testing.assert_allclose(predict_in_batches(served, x), predict_in_batches(served, mirror), atol=1e-5)
+    plain = keras.models.load_model(out / "model.keras", compile=False)
+    assert plain.name != "flip_averaged"
+    assert np.abs(plain.predict(x[..., None] / 255.0, verbose=0)
+                  - plain.predict(mirror[..., None] / 255.0, verbose=0)).max() > 1e-3
+    start = keras.models.load_model(init / "model.keras", compile=False)
+    averaged = (start.predict(x[..., None] / 255.0, verbose=0) + start.predict(mirror[..., None] / 255.0, verbose=0)) / 2
+    info = json.loads((out / "info.json").read_text())
+    assert info["config"]["flip_average"] is True
+    assert info["blend_back"]["figures"]["1.0"]["val_accuracy"] == pytest.approx(float((averaged.argmax(1) == y).mean()),
+                                                                                abs=1e-4)
