@@ -168,7 +168,8 @@ def test_wide_vgg_is_compact_vgg_at_one_and_a_half_width():
 @pytest.mark.parametrize("name", ["default", "ensemble", "compact-v2", "compact-v1"])
 def test_shipped_keras_files_are_what_the_tflite_runs(name):
     """model.keras (or an ensemble's members/*.keras, averaged) gives the shipped .tflite's
-    probabilities, up to its int8 weights."""
+    probabilities, up to its int8 weights; for a flip-averaged model (TrainConfig.flip_average), the
+    mean of its readings of each face and of its mirror image."""
     import keras
 
     from fer_core.classifier import TFLiteClassifier
@@ -180,7 +181,8 @@ def test_shipped_keras_files_are_what_the_tflite_runs(name):
         else [folder / "model.keras"]
     faces = fer_sample({"PrivateTest": 10})["images"]  # 70 real faces, 10 of each emotion
     x = faces[..., None].astype(np.float32) / 255.0
-    reference = np.mean([keras.models.load_model(f).predict(x, verbose=0) for f in files], axis=0)
+    views = [x, x[:, :, ::-1]] if info["config"].get("flip_average") else [x]
+    reference = np.mean([keras.models.load_model(f).predict(v, verbose=0) for f in files for v in views], axis=0)
     tflite = TFLiteClassifier(folder / "model.tflite")
     tflite.temperature = 1.0  # raw probabilities, as Keras gives them
     got = tflite(faces)
