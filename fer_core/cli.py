@@ -155,10 +155,18 @@ def cmd_train(args) -> int:
     print(f"{len(data)} images; per split and emotion: {data.counts()}", flush=True)
     from .registry import MODELS_DIR
 
-    if cfg.init:  # a model name (models/NAME) or a folder
-        from .registry import model_dir
+    from .registry import model_dir
 
+    if cfg.init:  # a model name (models/NAME) or a folder
         cfg = replace(cfg, init=str(model_dir(cfg.init, args.models_dir or MODELS_DIR)))
+    # The models the run starts from or learns from are checked now, not after minutes of cropping photos.
+    needed = [(Path(cfg.init), "model.keras", "the model it fine-tunes")] if cfg.init else []
+    if cfg.teacher and cfg.teacher_weight > 0:
+        needed.append((model_dir(cfg.teacher, args.models_dir or MODELS_DIR), "model.tflite", "its teacher"))
+    for folder, file, role in needed:
+        if not (folder / file).is_file():
+            raise ValueError(f"the '{args.preset}' preset needs {role}, the model in {folder}, and there is no "
+                             f"{file} there: train or copy that model into --models-dir, or pick another preset.")
     votes = None
     if cfg.ferplus_weight > 0:
         if not args.ferplus:
@@ -170,7 +178,6 @@ def cmd_train(args) -> int:
     cfg = replace(cfg, photo_weights={**{p.name: 1.0 for p in photos}, **cfg.photo_weights})
     teacher = None
     if cfg.teacher and cfg.teacher_weight > 0:
-        from .registry import model_dir
         from .train import teacher_probabilities
 
         print(f"Reading the Training faces with the teacher '{cfg.teacher}' ...", flush=True)

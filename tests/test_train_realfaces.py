@@ -249,3 +249,23 @@ def test_a_flip_averaged_model_reads_each_face_and_its_mirror_alike(tmp_path, fe
     assert info["config"]["flip_average"] is True
     assert info["blend_back"]["figures"]["1.0"]["val_accuracy"] == pytest.approx(float((averaged.argmax(1) == y).mean()),
                                                                                 abs=1e-4)
+
+
+def test_train_says_at_once_when_the_model_it_fine_tunes_or_learns_from_is_missing(tmp_path, capsys, fer_path,
+                                                                                  lfw_path, sfew_path):
+    """A preset's init and teacher are looked up in --models-dir: a run pointed at a folder without them
+    stops with a plain message before it spends minutes cropping the photos (it used to fail only then)."""
+    from fer_core.cli import main
+
+    models = tmp_path / "models"
+    models.mkdir()
+    argv = ["train", "--name", "x", "--preset", "realfaces-fer-kd", "--models-dir", str(models)]
+    assert main(argv) != 0
+    out, err = capsys.readouterr()
+    assert "the model it fine-tunes" in err and str(models / "compact-v2") in err and "model.keras" in err
+    assert "Cropping" not in out and "Traceback" not in err
+    (models / "compact-v2").symlink_to(REPO / "models" / "compact-v2")  # the start is there, the teacher not
+    assert main(argv) != 0
+    out, err = capsys.readouterr()
+    assert "its teacher" in err and str(models / "ensemble") in err and "model.tflite" in err
+    assert "Cropping" not in out and not (tmp_path / "runs" / "x").exists()
