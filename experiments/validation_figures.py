@@ -3,7 +3,7 @@ and the accuracy on the photo sets' validation people (LFW) and film clips (SFEW
 pipeline with BlazeFace, as fer_core.train.validate computes them during training.
 
     python experiments/validation_figures.py compact-v2 default      # FER2013_PATH, LFW_EXPRESSIONS_PATH, SFEW_PATH
-    python experiments/validation_figures.py --tflite /work/cand/rf-short /work/cand/rf-short-flip
+    python experiments/validation_figures.py --tflite --recalls default ../cand/rf-short
 
 (experiments/README.md's row for compact-v2; the trained runs record theirs in history.json / info.json.)
 ``--tflite`` reads the published .tflite instead, as the app runs it (a flip-averaged model's mirror

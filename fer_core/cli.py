@@ -153,16 +153,15 @@ def cmd_train(args) -> int:
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     data = _need_data(args)
     print(f"{len(data)} images; per split and emotion: {data.counts()}", flush=True)
-    from .registry import MODELS_DIR
+    from .registry import MODELS_DIR, model_dir
 
-    from .registry import model_dir
-
+    models = args.models_dir or MODELS_DIR
     if cfg.init:  # a model name (models/NAME) or a folder
-        cfg = replace(cfg, init=str(model_dir(cfg.init, args.models_dir or MODELS_DIR)))
+        cfg = replace(cfg, init=str(model_dir(cfg.init, models)))
     # The models the run starts from or learns from are checked now, not after minutes of cropping photos.
     needed = [(Path(cfg.init), "model.keras", "the model it fine-tunes")] if cfg.init else []
     if cfg.teacher and cfg.teacher_weight > 0:
-        needed.append((model_dir(cfg.teacher, args.models_dir or MODELS_DIR), "model.tflite", "its teacher"))
+        needed.append((model_dir(cfg.teacher, models), "model.tflite", "its teacher"))
     for folder, file, role in needed:
         if not (folder / file).is_file():
             raise ValueError(f"the '{args.preset}' preset needs {role}, the model in {folder}, and there is no "
@@ -181,8 +180,8 @@ def cmd_train(args) -> int:
         from .train import teacher_probabilities
 
         print(f"Reading the Training faces with the teacher '{cfg.teacher}' ...", flush=True)
-        teacher = teacher_probabilities(model_dir(cfg.teacher, args.models_dir or MODELS_DIR) / "model.tflite", data)
-    target = train(data, args.name, cfg, models_dir=args.models_dir or MODELS_DIR, resume=not args.fresh,
+        teacher = teacher_probabilities(model_dir(cfg.teacher, models) / "model.tflite", data)
+    target = train(data, args.name, cfg, models_dir=models, resume=not args.fresh,
                    ferplus=votes, photos=photos, teacher=teacher)
     metrics = json.loads((target / "metrics.json").read_text())
     m = metrics.get("PublicTest")
