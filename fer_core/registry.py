@@ -10,7 +10,7 @@ from pathlib import Path
 MODELS_DIR = Path(os.environ.get("FER_MODELS_DIR") or Path(__file__).resolve().parent.parent / "models")
 DEFAULT_MODEL = "default"
 # Listed first, in this order; then any model trained from the app or the command line.
-SHIPPED = ("default", "ensemble", "compact-v2", "compact-v1", "seed")
+SHIPPED = ("default", "ensemble", "realfaces-v1", "compact-v2", "compact-v1", "seed")
 
 
 def is_path(name: str | os.PathLike) -> bool:

@@ -16,10 +16,10 @@ def test_emotions_in_fer2013_order():
 
 def test_shipped_models_are_listed_default_first():
     names = list_models()
-    assert names[:5] == ["default", "ensemble", "compact-v2", "compact-v1", "seed"]
+    assert names[:6] == ["default", "ensemble", "realfaces-v1", "compact-v2", "compact-v1", "seed"]
 
 
-@pytest.mark.parametrize("name", ["default", "ensemble", "compact-v2", "compact-v1", "seed"])
+@pytest.mark.parametrize("name", ["default", "ensemble", "realfaces-v1", "compact-v2", "compact-v1", "seed"])
 def test_analyze_reads_the_astronauts_smile(astronaut_bgr, name):
     rec = EmotionRecognizer.load(name)
     results = rec.analyze(astronaut_bgr)

@@ -165,7 +165,7 @@ def test_wide_vgg_is_compact_vgg_at_one_and_a_half_width():
     assert 2.5e6 < wide.count_params() < 2.8e6
 
 
-@pytest.mark.parametrize("name", ["default", "ensemble", "compact-v2", "compact-v1"])
+@pytest.mark.parametrize("name", ["default", "ensemble", "realfaces-v1", "compact-v2", "compact-v1"])
 def test_shipped_keras_files_are_what_the_tflite_runs(name):
     """model.keras (or an ensemble's members/*.keras, averaged) gives the shipped .tflite's
     probabilities, up to its int8 weights; for a flip-averaged model (TrainConfig.flip_average), the
