@@ -25,7 +25,6 @@ FER2013_PATH, LFW_EXPRESSIONS_PATH and SFEW_PATH give the data; crops and featur
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -187,8 +186,6 @@ def train_head(feats: dict, init, photo_weight: float, sfew_weight: float, epoch
     """Train the head from ``init`` for ``epochs`` epochs; returns the validation figures and the
     weights of every epoch (0 = the start) and each epoch's training loss."""
     import keras
-
-    from fer_core.train import class_weights  # noqa: F401  (head_data's)
 
     keras.utils.set_random_seed(seed)
     x, y, w = head_data(feats, init, photo_weight, sfew_weight, fer_targets)
