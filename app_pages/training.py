@@ -11,7 +11,7 @@ from dashboard import charts, photo_figures
 from dashboard.privacy import upload_limit_bytes
 from dashboard.state import MODEL_KEY, available_models, models_dir, runs_dir, selected_recognizer, training_jobs
 from dashboard.training import (ARCHITECTURE_HELP, ARCHITECTURES, ServerDatasets, TrainingJob, save_upload,
-                                validate_name, without_path)
+                                training_time, validate_name, without_path)
 from fer_core import EMOTIONS
 from fer_core.data import SPLITS, DataError, load_fer2013
 from fer_core.registry import read_json
@@ -56,7 +56,7 @@ def show_model(name: str) -> None:
         details.append(f"best epoch {info['best_epoch']}")
     if info.get("training_seconds"):
         where = f" on {info['trained_on'].split(',')[0]}" if info.get("trained_on") else ""
-        details.append(f"{info['training_seconds'] / 60:.0f} min of training{where}")
+        details.append(f"{training_time(info['training_seconds'])} of training{where}")
     if cfg.get("batch_size"):
         details.append(f"batch size {cfg['batch_size']}")
     if info.get("train_images"):

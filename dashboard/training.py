@@ -39,6 +39,16 @@ ARCHITECTURE_HELP = (
 PRESET_FOR = {"seed": "seed", "compact_vgg": "default"}
 
 
+def training_time(seconds: float) -> str:
+    """A training time as the page says it: seconds under a minute (a head trained on precomputed
+    features takes seconds, which "0 min" would hide), minutes under two hours, else hours."""
+    if seconds < 59.5:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def validate_name(name: str, models_dir: Path, runs_dir: Path) -> str | None:
     """A plain-language reason why ``name`` cannot be used for a new model, or None when it can."""
     name = name.strip()

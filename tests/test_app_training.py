@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard.training import JobRegistry, ServerDatasets, validate_name
+from dashboard.training import JobRegistry, ServerDatasets, training_time, validate_name
 from fer_core import EMOTIONS
 from fer_core.registry import MODELS_DIR, list_models, read_json
 
@@ -81,6 +81,17 @@ def test_metrics_page_shows_every_shipped_model(open_page):
         assert list(trace["x"]) == names
         expected = [read_json(n, "metrics.json")[trace["name"]]["accuracy"] for n in names]
         assert np.allclose(plotly_values(trace["y"]), expected)
+
+
+def test_training_time_is_said_in_units_that_do_not_round_it_away(open_page):
+    """default's head trained in 23 s: the caption said "0 min of training" until seconds were said."""
+    assert [training_time(s) for s in (0.4, 23.2, 59.4, 59.6, 383, 2596.7, 7199, 7200, 22000)] == \
+        ["1 s", "23 s", "59 s", "1 min", "6 min", "43 min", "120 min", "2.0 h", "6.1 h"]
+    at = open_page(PAGE)
+    seconds = read_json("default", "info.json")["training_seconds"]
+    captions = [c.value for c in at.caption if "of training" in c.value]
+    assert any(f"{training_time(seconds)} of training" in c for c in captions), captions
+    assert not any(c.startswith("0 min") or " 0 min of training" in c for c in captions), captions
 
 
 def _impossible_model(models, name: str):
