@@ -242,7 +242,13 @@ def astronaut_jpeg(tmp_path_factory) -> Path:
 # ------------------------------------------------------------------------------------------- page helpers
 
 def wait_for(driver, css: str, timeout: float = 60, visible: bool = True, root=None):
-    """The first element matching ``css`` (inside ``root`` if given), waiting for it to appear."""
+    """The first element matching ``css`` (inside ``root`` if given), waiting for it to appear.
+
+    An element found while Streamlit re-renders the page can be gone before it is asked whether it is
+    displayed (StaleElementReferenceException: it failed once, in a fresh-clone run, just after a
+    sidebar link was followed from the live page); such a poll counts as "not yet", and the next one
+    looks again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -252,7 +258,8 @@ def wait_for(driver, css: str, timeout: float = 60, visible: bool = True, root=N
                 return el
         return False
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.25).until(find, f"no {css!r} after {timeout} s")
+    return WebDriverWait(driver, timeout, poll_frequency=0.25,
+                         ignored_exceptions=[StaleElementReferenceException]).until(find, f"no {css!r} after {timeout} s")
 
 
 def wait_until(predicate, timeout: float, message: str, interval: float = 0.25):
