@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 from fer_core.data import load_fer2013  # noqa: E402
 from fer_core.emotions import EMOTIONS  # noqa: E402
-from fer_core.train import class_weights  # noqa: E402
+from fer_core.train import class_weights, floor_score as train_floor_score  # noqa: E402
 from fer_core.registry import model_dir  # noqa: E402
 
 VIEWS = 4  # augmented views of each training face, besides the face itself
@@ -230,10 +230,15 @@ def passes(f: dict, floors: tuple) -> bool:
     return f["lfw"] >= floors[0] and f["sfew"] >= floors[1]
 
 
+def train_logs(f: dict) -> dict:
+    """The figures under fer_core.train.validate's names (val_score: the mean of the three)."""
+    logs = {"val_accuracy": f["PublicTest"], "val_lfw_expressions_accuracy": f["lfw"], "val_sfew_train_accuracy": f["sfew"]}
+    return {**logs, "val_score": float(np.mean(list(logs.values())))}
+
+
 def floor_score(f: dict, floors: tuple) -> float:
-    """fer_core.train.floor_score's figure: PublicTest where the floors are met, else the mean of the
-    three validation figures − 1 (below every candidate that meets them)."""
-    return f["PublicTest"] if passes(f, floors) else float(np.mean([f["PublicTest"], f["lfw"], f["sfew"]])) - 1.0
+    """fer_core.train.floor_score of the figures: PublicTest where both floors are met, else val_score − 1."""
+    return train_floor_score(train_logs(f), {"lfw_expressions": floors[0], "sfew_train": floors[1]})
 
 
 def fmt(f: dict) -> str:
@@ -354,7 +359,7 @@ def publish(a, data, feats, init, photo_crops) -> None:
         "val_accuracy": [s["PublicTest"] for s in trained],
         "val_lfw_expressions_accuracy": [s["lfw"] for s in trained],
         "val_sfew_train_accuracy": [s["sfew"] for s in trained],
-        "val_score": [float(np.mean([s["PublicTest"], s["lfw"], s["sfew"]])) for s in trained],
+        "val_score": [train_logs(s)["val_score"] for s in trained],
         "val_floor_score": [floor_score(s, a.floors) for s in trained],
         "note": ("Training accuracy is not recorded: only the head was trained, on FER-2013 faces whose targets "
                  "are the starting head's probabilities" if a.fer_targets == "keep" else
